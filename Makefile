@@ -1,0 +1,68 @@
+# p11kms — `make run` starts a local daemon on a fresh SoftHSM2 token; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VAR        := $(CURDIR)/var
+APT_PKGS   := softhsm2 opensc protobuf-compiler nghttp2-client
+PROTO_SRC  := $(shell find proto -name '*.proto')
+GEN_STAMP  := src/gen/.stamp
+export SOFTHSM2_CONF := $(VAR)/softhsm2.conf
+
+.PHONY: help deps build generate run test check typecheck bench clean token
+
+help:
+	@echo "make run    install, build, create ./var token + store, start the daemon (127.0.0.1:50051)"
+	@echo "make test   install, build, run the whole test suite"
+	@echo "make check  typecheck + unit tests;  make bench  benchmarks;  make clean"
+
+# Debian packages, installed only when a command is missing (CI and fresh machines have none of them).
+deps: node_modules/.installed
+	@missing=""; \
+	command -v softhsm2-util >/dev/null || missing="$$missing softhsm2"; \
+	command -v pkcs11-tool   >/dev/null || missing="$$missing opensc"; \
+	command -v protoc        >/dev/null || missing="$$missing protobuf-compiler"; \
+	command -v h2load        >/dev/null || missing="$$missing nghttp2-client"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	fi
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+generate: $(GEN_STAMP)
+$(GEN_STAMP): $(PROTO_SRC) node_modules/.installed | deps
+	rm -rf src/gen && mkdir -p src/gen
+	protoc --plugin=protoc-gen-ts_proto=node_modules/.bin/protoc-gen-ts_proto \
+	  --ts_proto_out=src/gen \
+	  --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,importSuffix=.js,env=node,useDate=true,outputIndex=false \
+	  -I proto -I /usr/include $(PROTO_SRC)
+	@touch $@
+
+build: deps generate
+	npx tsc -p tsconfig.build.json
+
+typecheck: deps generate
+	npx tsc -p tsconfig.json --noEmit
+
+# The local token and PINs (random, mode 0600) under ./var, made once.
+token: deps
+	@softhsm/init-token.sh $(VAR) p11kms >/dev/null
+	@[ -f $(VAR)/p11kms.yaml ] || sed "s|@VAR@|$(VAR)|g" config/p11kms.dev.yaml > $(VAR)/p11kms.yaml
+
+run: build token
+	bin/p11kms serve --config $(VAR)/p11kms.yaml
+
+test: build
+	npx vitest run
+
+check: typecheck
+	npx vitest run --project unit
+
+bench: build
+	node dist/bench/main.js
+
+clean:
+	rm -rf dist src/gen

@@ -1,0 +1,55 @@
+import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError } from "@grpc/grpc-js";
+import type { KeyManagementServiceServer } from "../../gen/p11kms/v1/kms.js";
+import { toKmsError } from "../../kms/errors.js";
+import type { KmsService } from "../../kms/service.js";
+import type { Logger } from "../../observability/logger.js";
+import type { Metrics } from "../../observability/metrics.js";
+import { ERROR_TABLE, GRPC_ERROR_TYPE_KEY } from "../error-table.js";
+import { keyMetadataToProto } from "./codec.js";
+
+type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
+
+/** The gRPC KeyManagementService: decode, call the service, encode. Nothing else lives here. */
+export function kmsHandlers(service: KmsService, log: Logger, metrics: Metrics): KeyManagementServiceServer {
+  function unary<Req, Res>(operation: string, fn: (req: Req) => Promise<Res>): Handler<Req, Res> {
+    return (call, callback) => {
+      const end = metrics.latency.startTimer({ api: "grpc", operation });
+      fn(call.request).then(
+        (res) => {
+          end();
+          metrics.requests.inc({ api: "grpc", operation, outcome: "OK" });
+          callback(null, res);
+        },
+        (err: unknown) => {
+          end();
+          const kmsErr = toKmsError(err);
+          metrics.requests.inc({ api: "grpc", operation, outcome: kmsErr.code });
+          const row = ERROR_TABLE[kmsErr.code];
+          if (row.http >= 500) log.error({ err: kmsErr, operation }, "request failed");
+          else log.debug({ code: kmsErr.code, operation }, "request rejected");
+          const metadata = new Metadata();
+          metadata.set(GRPC_ERROR_TYPE_KEY, kmsErr.code);
+          const error: Partial<ServiceError> = { code: row.grpc, details: kmsErr.message, metadata };
+          callback(error);
+        },
+      );
+    };
+  }
+
+  return {
+    createKey: unary("CreateKey", async (r) => ({ keyMetadata: keyMetadataToProto(await service.createKey(r)) })),
+    describeKey: unary("DescribeKey", async (r) => ({ keyMetadata: keyMetadataToProto(await service.describeKey(r)) })),
+    listKeys: unary("ListKeys", async (r) => {
+      const res = await service.listKeys(r);
+      return { keys: res.keys, truncated: res.truncated, nextMarker: res.nextMarker ?? "" };
+    }),
+    encrypt: unary("Encrypt", (r) => service.encrypt(r)),
+    decrypt: unary("Decrypt", (r) => service.decrypt(r)),
+    reEncrypt: unary("ReEncrypt", (r) => service.reEncrypt(r)),
+    generateDataKey: unary("GenerateDataKey", (r) => service.generateDataKey(r)),
+    generateDataKeyWithoutPlaintext: unary("GenerateDataKeyWithoutPlaintext", (r) =>
+      service.generateDataKeyWithoutPlaintext(r),
+    ),
+    generateRandom: unary("GenerateRandom", (r) => service.generateRandom(r)),
+  };
+}

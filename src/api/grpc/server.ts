@@ -1,0 +1,45 @@
+import { fileURLToPath } from "node:url";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+import { KeyManagementServiceService } from "../../gen/p11kms/v1/kms.js";
+import type { KmsService } from "../../kms/service.js";
+import type { Logger } from "../../observability/logger.js";
+import type { Metrics } from "../../observability/metrics.js";
+import { kmsHandlers } from "./kms-handlers.js";
+
+export const KMS_SERVICE_NAME = "p11kms.v1.KeyManagementService";
+const PROTO_ROOT = fileURLToPath(new URL("../../../proto", import.meta.url));
+
+export interface GrpcServer {
+  readonly server: Server;
+  readonly port: number;
+  readonly health: HealthImplementation;
+}
+
+/** The gRPC server: KMS service, grpc.health.v1, and server reflection (so grpcurl needs no proto files). */
+export async function startGrpcServer(opts: {
+  listen: string;
+  maxMessageBytes: number;
+  service: KmsService;
+  log: Logger;
+  metrics: Metrics;
+}): Promise<GrpcServer> {
+  const server = new Server({
+    "grpc.max_receive_message_length": opts.maxMessageBytes,
+    "grpc.max_send_message_length": opts.maxMessageBytes,
+  });
+  server.addService(KeyManagementServiceService, kmsHandlers(opts.service, opts.log, opts.metrics));
+
+  const health = new HealthImplementation({ "": "NOT_SERVING", [KMS_SERVICE_NAME]: "NOT_SERVING" });
+  health.addToServer(server);
+
+  const definitions = loadSync("p11kms/v1/kms.proto", { includeDirs: [PROTO_ROOT] });
+  new ReflectionService(definitions).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(opts.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { server, port, health };
+}

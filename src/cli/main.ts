@@ -1,0 +1,231 @@
+import { Command, Option } from "commander";
+import type { ServiceError } from "@grpc/grpc-js";
+import { collect, parseBlob, parseContext, parseIntArg, parseTag, type CliTag } from "./args.js";
+import { call, connect, errorType, type KmsClient } from "./client.js";
+import { awsKeyMetadata, b64, print } from "./output.js";
+
+/**
+ * The p11kms command: `serve` runs the daemon; every other command is one KMS operation over gRPC, with
+ * the AWS CLI's option names and output shapes. Exit codes follow the AWS CLI: 0 ok, 252 bad usage,
+ * 254 the service rejected the call, 255 anything else.
+ */
+const program = new Command("p11kms")
+  .description("AWS-KMS-style key service on a PKCS#11 HSM")
+  .addOption(new Option("--endpoint <host:port>", "gRPC endpoint of the daemon").env("P11KMS_ENDPOINT").default("127.0.0.1:50051"))
+  .addOption(new Option("--output <format>", "output format").choices(["json", "text"]).default("json"))
+  .option("--query <jmespath>", "JMESPath expression applied to the output (as the AWS CLI)")
+  .addOption(new Option("--cli-read-timeout <seconds>", "deadline of each call").argParser(parseIntArg).default(30))
+  .exitOverride()
+  .configureOutput({ outputError: (str, write) => write(str) });
+
+program
+  .command("serve")
+  .description("run the daemon")
+  .addOption(new Option("--config <path>", "configuration file (YAML or JSON)").env("P11KMS_CONFIG").makeOptionMandatory())
+  .action(async (o: { config: string }) => {
+    const { serve } = await import("../main.js");
+    await serve(o.config);
+  });
+
+/** Registers one KMS command: build the request, call, shape the response. */
+function kms<O>(name: string, description: string, build: (cmd: Command) => Command, run: (c: KmsClient, o: O, timeout: number) => Promise<unknown>): void {
+  const cmd = build(program.command(name).description(description));
+  cmd.action(async (o: O) => {
+    const g = program.opts<{ endpoint: string; output: string; query?: string; cliReadTimeout: number }>();
+    const client = connect(g.endpoint);
+    try {
+      print(await run(client, o, g.cliReadTimeout * 1000), g);
+    } catch (err) {
+      const e = err as ServiceError;
+      if (typeof e.code !== "number") throw err;
+      process.stderr.write(`\nAn error occurred (${errorType(e)}) when calling the ${pascal(name)} operation: ${e.details}\n`);
+      process.exitCode = 254;
+    } finally {
+      client.close();
+    }
+  });
+}
+
+const contextOption = (flag = "--encryption-context") => new Option(`${flag} <context>`, "k=v,k2=v2 or JSON").argParser(parseContext);
+const grantOption = () => new Option("--grant-tokens <token>", "grant token (repeatable)").argParser(collect);
+
+kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string; tags?: CliTag[] }>(
+  "create-key",
+  "create a KMS key in the HSM",
+  (c) =>
+    c
+      .option("--description <text>")
+      .option("--key-spec <spec>", "SYMMETRIC_DEFAULT")
+      .option("--key-usage <usage>", "ENCRYPT_DECRYPT")
+      .option("--origin <origin>", "AWS_KMS")
+      .addOption(new Option("--tags <tag>", "TagKey=k,TagValue=v (repeatable) or JSON list").argParser(parseTag)),
+  async (c, o, t) => {
+    const res = await call(c, c.createKey, { description: o.description ?? "", keySpec: o.keySpec ?? "", keyUsage: o.keyUsage ?? "", origin: o.origin ?? "", customerMasterKeySpec: "", tags: o.tags ?? [], multiRegion: false }, t);
+    return { KeyMetadata: awsKeyMetadata(res.keyMetadata) };
+  },
+);
+
+kms<{ keyId: string; grantTokens?: string[] }>(
+  "describe-key",
+  "show a key's metadata",
+  (c) => c.requiredOption("--key-id <id>", "key id or key ARN").addOption(grantOption()),
+  async (c, o, t) => ({ KeyMetadata: awsKeyMetadata((await call(c, c.describeKey, { keyId: o.keyId, grantTokens: o.grantTokens ?? [] }, t)).keyMetadata) }),
+);
+
+kms<{ limit?: number; marker?: string }>(
+  "list-keys",
+  "list keys (one page)",
+  (c) => c.addOption(new Option("--limit <n>").argParser(parseIntArg)).option("--marker <marker>"),
+  async (c, o, t) => {
+    const res = await call(c, c.listKeys, { limit: o.limit, marker: o.marker ?? "" }, t);
+    return {
+      Keys: res.keys.map((k) => ({ KeyId: k.keyId, KeyArn: k.keyArn })),
+      ...(res.truncated ? { NextMarker: res.nextMarker } : {}),
+      Truncated: res.truncated,
+    };
+  },
+);
+
+interface EncryptOpts {
+  keyId: string;
+  plaintext: Buffer;
+  encryptionContext?: Record<string, string>;
+  encryptionAlgorithm?: string;
+  grantTokens?: string[];
+  dryRun?: boolean;
+}
+kms<EncryptOpts>(
+  "encrypt",
+  "encrypt up to 4096 bytes under a key",
+  (c) =>
+    c
+      .requiredOption("--key-id <id>")
+      .addOption(new Option("--plaintext <blob>", "fileb://<path> or base64").argParser(parseBlob).makeOptionMandatory())
+      .addOption(contextOption())
+      .option("--encryption-algorithm <alg>")
+      .addOption(grantOption())
+      .option("--dry-run"),
+  async (c, o, t) => {
+    const res = await call(c, c.encrypt, { keyId: o.keyId, plaintext: o.plaintext, encryptionContext: o.encryptionContext ?? {}, grantTokens: o.grantTokens ?? [], encryptionAlgorithm: o.encryptionAlgorithm ?? "", dryRun: !!o.dryRun }, t);
+    return { CiphertextBlob: b64(res.ciphertextBlob), KeyId: res.keyId, EncryptionAlgorithm: res.encryptionAlgorithm };
+  },
+);
+
+interface DecryptOpts {
+  ciphertextBlob: Buffer;
+  keyId?: string;
+  encryptionContext?: Record<string, string>;
+  encryptionAlgorithm?: string;
+  grantTokens?: string[];
+  dryRun?: boolean;
+}
+kms<DecryptOpts>(
+  "decrypt",
+  "decrypt a ciphertext blob",
+  (c) =>
+    c
+      .addOption(new Option("--ciphertext-blob <blob>", "fileb://<path> or base64").argParser(parseBlob).makeOptionMandatory())
+      .option("--key-id <id>")
+      .addOption(contextOption())
+      .option("--encryption-algorithm <alg>")
+      .addOption(grantOption())
+      .option("--dry-run"),
+  async (c, o, t) => {
+    const res = await call(c, c.decrypt, { ciphertextBlob: o.ciphertextBlob, keyId: o.keyId ?? "", encryptionContext: o.encryptionContext ?? {}, grantTokens: o.grantTokens ?? [], encryptionAlgorithm: o.encryptionAlgorithm ?? "", dryRun: !!o.dryRun }, t);
+    return { KeyId: res.keyId, Plaintext: b64(res.plaintext), EncryptionAlgorithm: res.encryptionAlgorithm };
+  },
+);
+
+interface ReEncryptOpts {
+  ciphertextBlob: Buffer;
+  destinationKeyId: string;
+  sourceKeyId?: string;
+  sourceEncryptionContext?: Record<string, string>;
+  destinationEncryptionContext?: Record<string, string>;
+  grantTokens?: string[];
+  dryRun?: boolean;
+}
+kms<ReEncryptOpts>(
+  "re-encrypt",
+  "re-encrypt a blob under another key without exposing the plaintext",
+  (c) =>
+    c
+      .addOption(new Option("--ciphertext-blob <blob>").argParser(parseBlob).makeOptionMandatory())
+      .requiredOption("--destination-key-id <id>")
+      .option("--source-key-id <id>")
+      .addOption(contextOption("--source-encryption-context"))
+      .addOption(contextOption("--destination-encryption-context"))
+      .addOption(grantOption())
+      .option("--dry-run"),
+  async (c, o, t) => {
+    const res = await call(c, c.reEncrypt, {
+      ciphertextBlob: o.ciphertextBlob,
+      sourceKeyId: o.sourceKeyId ?? "",
+      destinationKeyId: o.destinationKeyId,
+      sourceEncryptionContext: o.sourceEncryptionContext ?? {},
+      destinationEncryptionContext: o.destinationEncryptionContext ?? {},
+      sourceEncryptionAlgorithm: "",
+      destinationEncryptionAlgorithm: "",
+      grantTokens: o.grantTokens ?? [],
+      dryRun: !!o.dryRun,
+    }, t);
+    return {
+      CiphertextBlob: b64(res.ciphertextBlob),
+      SourceKeyId: res.sourceKeyId,
+      KeyId: res.keyId,
+      SourceEncryptionAlgorithm: res.sourceEncryptionAlgorithm,
+      DestinationEncryptionAlgorithm: res.destinationEncryptionAlgorithm,
+    };
+  },
+);
+
+interface DataKeyOpts {
+  keyId: string;
+  keySpec?: string;
+  numberOfBytes?: number;
+  encryptionContext?: Record<string, string>;
+  grantTokens?: string[];
+  dryRun?: boolean;
+}
+const dataKeyOptions = (c: Command) =>
+  c
+    .requiredOption("--key-id <id>")
+    .option("--key-spec <spec>", "AES_256 or AES_128")
+    .addOption(new Option("--number-of-bytes <n>").argParser(parseIntArg))
+    .addOption(contextOption())
+    .addOption(grantOption())
+    .option("--dry-run");
+const dataKeyRequest = (o: DataKeyOpts) => ({ keyId: o.keyId, keySpec: o.keySpec ?? "", numberOfBytes: o.numberOfBytes, encryptionContext: o.encryptionContext ?? {}, grantTokens: o.grantTokens ?? [], dryRun: !!o.dryRun });
+
+kms<DataKeyOpts>("generate-data-key", "generate a data key: plaintext and encrypted copy", dataKeyOptions, async (c, o, t) => {
+  const res = await call(c, c.generateDataKey, dataKeyRequest(o), t);
+  return { CiphertextBlob: b64(res.ciphertextBlob), Plaintext: b64(res.plaintext), KeyId: res.keyId };
+});
+
+kms<DataKeyOpts>("generate-data-key-without-plaintext", "generate a data key, encrypted copy only", dataKeyOptions, async (c, o, t) => {
+  const res = await call(c, c.generateDataKeyWithoutPlaintext, dataKeyRequest(o), t);
+  return { CiphertextBlob: b64(res.ciphertextBlob), KeyId: res.keyId };
+});
+
+kms<{ numberOfBytes: number; customKeyStoreId?: string }>(
+  "generate-random",
+  "random bytes from the HSM",
+  (c) => c.addOption(new Option("--number-of-bytes <n>").argParser(parseIntArg).makeOptionMandatory()).option("--custom-key-store-id <id>"),
+  async (c, o, t) => ({ Plaintext: b64((await call(c, c.generateRandom, { numberOfBytes: o.numberOfBytes, customKeyStoreId: o.customKeyStoreId ?? "" }, t)).plaintext) }),
+);
+
+function pascal(command: string): string {
+  return command.replace(/(^|-)([a-z])/g, (_, __, ch: string) => ch.toUpperCase());
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const e = err as { code?: string; exitCode?: number; message?: string };
+  if (typeof e.code === "string" && e.code.startsWith("commander.")) {
+    process.exitCode = e.code === "commander.helpDisplayed" || e.code === "commander.version" ? 0 : 252;
+  } else {
+    process.stderr.write(`${e.message ?? String(err)}\n`);
+    process.exitCode = 255;
+  }
+}

@@ -1,0 +1,74 @@
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { type Config, configSchema } from "./schema.js";
+
+/** Environment variables that override single settings (documented in the README). */
+const ENV_OVERRIDES: Record<string, { path: string[]; type: "string" | "number" | "boolean" }> = {
+  P11KMS_REGION: { path: ["region"], type: "string" },
+  P11KMS_ACCOUNT_ID: { path: ["accountId"], type: "string" },
+  P11KMS_GRPC_LISTEN: { path: ["grpc", "listen"], type: "string" },
+  P11KMS_METRICS_LISTEN: { path: ["metrics", "listen"], type: "string" },
+  P11KMS_METRICS_ENABLED: { path: ["metrics", "enabled"], type: "boolean" },
+  P11KMS_SQLITE_PATH: { path: ["storage", "sqlitePath"], type: "string" },
+  P11KMS_LOG_LEVEL: { path: ["log", "level"], type: "string" },
+};
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/**
+ * Reads a YAML or JSON file, applies P11KMS_* environment overrides, validates, and resolves relative
+ * paths against the file's directory. Every problem is reported at once, with its path.
+ */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config & { baseDir: string } {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, "utf8")) ?? {};
+  } catch (err) {
+    throw new ConfigError(`cannot read configuration ${file}: ${(err as Error).message}`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`configuration ${file} must be a mapping`);
+  }
+  const merged = structuredClone(raw) as Record<string, unknown>;
+  for (const [name, spec] of Object.entries(ENV_OVERRIDES)) {
+    const value = env[name];
+    if (value === undefined || value === "") continue;
+    setPath(merged, spec.path, coerce(name, value, spec.type));
+  }
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  - ${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new ConfigError(`invalid configuration ${file}:\n${lines.join("\n")}`);
+  }
+  const baseDir = dirname(resolve(file));
+  const config = parsed.data;
+  return { ...config, baseDir, storage: { sqlitePath: resolvePath(baseDir, config.storage.sqlitePath) } };
+}
+
+export function resolvePath(baseDir: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(baseDir, p);
+}
+
+function coerce(name: string, value: string, type: "string" | "number" | "boolean"): unknown {
+  if (type === "string") return value;
+  if (type === "number") {
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new ConfigError(`${name} must be a number`);
+    return n;
+  }
+  if (value === "true" || value === "false") return value === "true";
+  throw new ConfigError(`${name} must be true or false`);
+}
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const key of path.slice(0, -1)) {
+    const next = cur[key];
+    if (typeof next !== "object" || next === null) cur[key] = {};
+    cur = cur[key] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]!] = value;
+}

@@ -1,0 +1,80 @@
+import { z } from "zod";
+import { parsePkcs11Uri } from "./pkcs11-uri.js";
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port, e.g. 127.0.0.1:50051");
+
+const keyStore = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "1-64 letters, digits, '_' or '-'"),
+    uri: z.string().superRefine((v, ctx) => {
+      try {
+        parsePkcs11Uri(v);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: `invalid PKCS#11 URI: ${(err as Error).message}` });
+      }
+    }),
+    maxSessions: z.number().int().min(1).max(256).default(8),
+  })
+  .strict();
+
+/** The configuration file's schema; every field has a default but the key store. See README "Configuration". */
+export const configSchema = z
+  .object({
+    region: z.string().regex(/^[a-z0-9-]{1,32}$/).default("us-east-1"),
+    accountId: z.string().regex(/^\d{12}$/, "12 digits").default("111122223333"),
+    grpc: z
+      .object({
+        listen: hostPort.default("127.0.0.1:50051"),
+        /** Plaintext gRPC. Only allowed on loopback addresses (TLS comes with principals and policies). */
+        insecure: z.boolean().default(true),
+        maxMessageBytes: z.number().int().min(16 * 1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      })
+      .strict()
+      .default({ listen: "127.0.0.1:50051", insecure: true, maxMessageBytes: 1024 * 1024 }),
+    metrics: z
+      .object({ listen: hostPort.default("127.0.0.1:9464"), enabled: z.boolean().default(true) })
+      .strict()
+      .default({ listen: "127.0.0.1:9464", enabled: true }),
+    storage: z
+      .object({ sqlitePath: z.string().min(1).default("p11kms.db") })
+      .strict()
+      .default({ sqlitePath: "p11kms.db" }),
+    keyStores: z.array(keyStore).min(1, "configure at least one key store"),
+    defaultKeyStore: z.string().optional(),
+    /**
+     * Environment variables set before any PKCS#11 module loads (SOFTHSM2_CONF for SoftHSM2,
+     * ChrystokiConfigurationPath for Luna, ...). Values are used verbatim.
+     */
+    moduleEnvironment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
+    log: z
+      .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info") })
+      .strict()
+      .default({ level: "info" }),
+    shutdown: z
+      .object({ drainTimeoutMs: z.number().int().min(0).max(600_000).default(10_000) })
+      .strict()
+      .default({ drainTimeoutMs: 10_000 }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const ids = c.keyStores.map((k) => k.id);
+    if (new Set(ids).size !== ids.length) ctx.addIssue({ code: "custom", path: ["keyStores"], message: "key store ids must be unique" });
+    if (c.defaultKeyStore !== undefined && !ids.includes(c.defaultKeyStore)) {
+      ctx.addIssue({ code: "custom", path: ["defaultKeyStore"], message: `no key store has id '${c.defaultKeyStore}'` });
+    }
+    if (!c.grpc.insecure) {
+      ctx.addIssue({ code: "custom", path: ["grpc", "insecure"], message: "TLS for gRPC is not available in this release: set insecure: true and listen on loopback" });
+    }
+    if (c.grpc.insecure && !isLoopback(c.grpc.listen)) {
+      ctx.addIssue({ code: "custom", path: ["grpc", "listen"], message: "plaintext gRPC may only listen on a loopback address" });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+
+export function isLoopback(hostPortValue: string): boolean {
+  const host = hostPortValue.slice(0, hostPortValue.lastIndexOf(":"));
+  return host === "localhost" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

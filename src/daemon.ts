@@ -1,0 +1,127 @@
+import type { Server as HttpServer } from "node:http";
+import { type GrpcServer, KMS_SERVICE_NAME, startGrpcServer } from "./api/grpc/server.js";
+import type { Config } from "./config/schema.js";
+import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
+import { closeModules } from "./hsm/module.js";
+import { readPin } from "./hsm/pin.js";
+import { Pkcs11KeyStore } from "./hsm/pkcs11-key-store.js";
+import type { Clock, KeyStore } from "./kms/ports.js";
+import { reconcile } from "./kms/reconcile.js";
+import { KmsService } from "./kms/service.js";
+import type { Logger } from "./observability/logger.js";
+import { Metrics } from "./observability/metrics.js";
+import { SqliteMetadataStore } from "./store/sqlite-metadata-store.js";
+
+export interface RunningDaemon {
+  readonly grpcPort: number;
+  readonly metricsPort: number | undefined;
+  /** Stops accepting calls, drains in-flight ones (up to the drain timeout), then closes the devices. */
+  stop(): Promise<void>;
+}
+
+const systemClock: Clock = { now: () => new Date() };
+
+/**
+ * Builds the daemon from a validated configuration: store → key stores → reconciliation → service →
+ * servers. Nothing is served until reconciliation has finished.
+ */
+export async function startDaemon(config: Config & { baseDir: string }, log: Logger): Promise<RunningDaemon> {
+  for (const [name, value] of Object.entries(config.moduleEnvironment)) process.env[name] = value;
+  const metadata = new SqliteMetadataStore(config.storage.sqlitePath);
+  const keyStores = new Map<string, KeyStore>();
+  let grpc: GrpcServer | undefined;
+  let metricsServer: HttpServer | undefined;
+  try {
+    for (const ks of config.keyStores) {
+      const uri = parsePkcs11Uri(ks.uri);
+      const store = Pkcs11KeyStore.open(ks.id, {
+        modulePath: uri.modulePath,
+        tokenLabel: uri.token,
+        pin: readPin(uri.pinSource, config.baseDir),
+        maxSessions: ks.maxSessions,
+      });
+      keyStores.set(ks.id, store);
+      log.info({ keyStoreId: ks.id, token: uri.token, module: uri.modulePath }, "key store opened");
+    }
+    const report = await reconcile(metadata, keyStores, log);
+    log.info(
+      {
+        abortedCreations: report.abortedCreations.length,
+        quarantined: report.quarantined.length,
+        missingMaterial: report.missingMaterial.length,
+      },
+      "reconciliation finished",
+    );
+
+    const service = new KmsService({
+      metadata,
+      keyStores,
+      defaultKeyStoreId: config.defaultKeyStore ?? config.keyStores[0]!.id,
+      clock: systemClock,
+      partition: { region: config.region, accountId: config.accountId },
+    });
+    const metrics = new Metrics();
+    grpc = await startGrpcServer({
+      listen: config.grpc.listen,
+      maxMessageBytes: config.grpc.maxMessageBytes,
+      service,
+      log,
+      metrics,
+    });
+    if (config.metrics.enabled) {
+      const { host, port } = splitHostPort(config.metrics.listen);
+      metricsServer = await metrics.listen(host, port);
+    }
+    grpc.health.setStatus("", "SERVING");
+    grpc.health.setStatus(KMS_SERVICE_NAME, "SERVING");
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+
+  const grpcRef = grpc;
+  const metricsAddr = metricsServer?.address();
+  const metricsPort = typeof metricsAddr === "object" && metricsAddr ? metricsAddr.port : undefined;
+  if (config.grpc.insecure) {
+    log.warn({ listen: config.grpc.listen }, "gRPC is PLAINTEXT (grpc.insecure: true); allowed on loopback only");
+  }
+  log.info({ grpcPort: grpcRef.port, metricsPort }, "p11kms serving");
+
+  async function closeAll(): Promise<void> {
+    metricsServer?.close();
+    for (const s of keyStores.values()) await s.close().catch(() => undefined);
+    await metadata.close().catch(() => undefined);
+    closeModules();
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    grpcPort: grpcRef.port,
+    metricsPort,
+    stop() {
+      stopping ??= (async () => {
+        grpcRef.health.setStatus("", "NOT_SERVING");
+        grpcRef.health.setStatus(KMS_SERVICE_NAME, "NOT_SERVING");
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            log.warn("drain timeout reached: cancelling in-flight calls");
+            grpcRef.server.forceShutdown();
+            resolve();
+          }, config.shutdown.drainTimeoutMs);
+          grpcRef.server.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        await closeAll();
+        log.info("p11kms stopped");
+      })();
+      return stopping;
+    },
+  };
+}
+
+function splitHostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(":");
+  return { host: s.slice(0, i).replace(/^\[(.*)\]$/, "$1"), port: Number(s.slice(i + 1)) };
+}

@@ -1,0 +1,47 @@
+import pkcs11js from "pkcs11js";
+import { loadModule } from "./module.js";
+import { CKR, rvOf } from "./return-values.js";
+import { SessionPool } from "./session-pool.js";
+
+export interface TokenOptions {
+  readonly modulePath: string;
+  readonly tokenLabel: string;
+  readonly pin: string;
+  readonly maxSessions: number;
+}
+
+/** An open, logged-in token: the module, its slot, and a pool of sessions. */
+export interface OpenToken {
+  readonly mod: pkcs11js.PKCS11;
+  readonly slot: pkcs11js.Handle;
+  readonly pool: SessionPool;
+}
+
+/**
+ * Finds the token by label (slot ids change every time SoftHSM2 initialises a token, labels do not),
+ * logs in as the user and returns a session pool. The PIN is used here and not kept.
+ */
+export function openToken(opts: TokenOptions): OpenToken {
+  const mod = loadModule(opts.modulePath);
+  const matches = mod
+    .C_GetSlotList(true)
+    .filter((slot) => mod.C_GetTokenInfo(slot).label.trim() === opts.tokenLabel);
+  if (matches.length !== 1) {
+    const labels = mod.C_GetSlotList(true).map((s) => mod.C_GetTokenInfo(s).label.trim());
+    throw new Error(
+      matches.length === 0
+        ? `no token labelled '${opts.tokenLabel}' in ${opts.modulePath} (tokens present: ${labels.join(", ") || "none"})`
+        : `${matches.length} tokens are labelled '${opts.tokenLabel}'; labels must be unique`,
+    );
+  }
+  const slot = matches[0]!;
+  const pool = new SessionPool(mod, slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION, opts.maxSessions);
+  pool.trySync((session) => {
+    try {
+      mod.C_Login(session, pkcs11js.CKU_USER, opts.pin);
+    } catch (err) {
+      if (rvOf(err) !== CKR.USER_ALREADY_LOGGED_IN) throw err;
+    }
+  });
+  return { mod, slot, pool };
+}

@@ -1,0 +1,65 @@
+import type { KeyMaterialRef, KeyStore, MetadataStore } from "./ports.js";
+
+export interface ReconcileReport {
+  /** Creating records whose creation never finished: removed with their material. */
+  abortedCreations: string[];
+  /** Token objects no record knows: relabelled, not destroyed (a restored database may still need them). */
+  quarantined: KeyMaterialRef[];
+  /** Records whose material is missing: marked Unavailable. */
+  missingMaterial: string[];
+}
+
+export interface ReconcileLog {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/**
+ * Start-up repair of what a crash between "write record" and "generate object" can leave behind. Runs before
+ * the servers accept calls. A key is visible only when both its record and its material exist.
+ */
+export async function reconcile(
+  metadata: MetadataStore,
+  stores: ReadonlyMap<string, KeyStore>,
+  log: ReconcileLog,
+): Promise<ReconcileReport> {
+  const report: ReconcileReport = { abortedCreations: [], quarantined: [], missingMaterial: [] };
+  const known = new Map<string, number>(); // keyId -> current version, for keys that stay
+
+  for (let after: string | undefined, page; (page = await metadata.listKeys({ afterKeyId: after, limit: 500, includeCreating: true })).length > 0; ) {
+    after = page[page.length - 1]!.keyId;
+    for (const key of page) {
+      const store = stores.get(key.keyStoreId);
+      if (key.keyState === "Creating") {
+        await store?.destroyKey({ keyId: key.keyId, version: key.currentVersion });
+        await metadata.deleteKey(key.keyId);
+        report.abortedCreations.push(key.keyId);
+        log.warn({ keyId: key.keyId }, "removed a key whose creation never finished");
+        continue;
+      }
+      known.set(key.keyId, key.currentVersion);
+      if (!store) continue; // the store is not configured: its keys cannot be checked here
+      const missing = [];
+      for (let v = 1; v <= key.currentVersion; v++) if (!store.hasKey({ keyId: key.keyId, version: v })) missing.push(v);
+      if (missing.length > 0 && key.keyState !== "Unavailable") {
+        await metadata.updateKeyState(key.keyId, key.keyState, "Unavailable");
+        report.missingMaterial.push(key.keyId);
+        log.error(
+          { keyId: key.keyId, missingVersions: missing, previousState: key.keyState },
+          "KEY MATERIAL MISSING from the token: key marked Unavailable",
+        );
+      }
+    }
+  }
+
+  for (const store of stores.values()) {
+    for (const ref of await store.inventory()) {
+      const current = known.get(ref.keyId);
+      if (current !== undefined && ref.version <= current) continue;
+      await store.quarantineKey(ref);
+      report.quarantined.push(ref);
+      log.warn({ keyStoreId: store.id, ...ref }, "token object without a key record: quarantined");
+    }
+  }
+  return report;
+}

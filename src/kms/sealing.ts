@@ -1,0 +1,62 @@
+import { encodeHeader, IV_BYTES, invalidCiphertext, parseBlob } from "./ciphertext.js";
+import { type ServiceDeps, storeOf } from "./deps.js";
+import { encodeEncryptionContext } from "./encryption-context.js";
+import { KmsError } from "./errors.js";
+import { assertUsable } from "./rules.js";
+import type { EncryptionContext, KeyRecord } from "./types.js";
+
+/**
+ * Seals plaintext under the key's current backing version: a fresh IV from the device RNG, the header and
+ * the canonical encryption context as GCM additional data, the AES operation itself on the device.
+ * The caller has already checked that the key is usable.
+ */
+export async function seal(
+  deps: ServiceDeps,
+  key: KeyRecord,
+  plaintext: Buffer,
+  context: EncryptionContext,
+): Promise<Buffer> {
+  const store = storeOf(deps, key);
+  const ref = { keyId: key.keyId, version: key.currentVersion };
+  const iv = await store.generateRandom(IV_BYTES);
+  const header = encodeHeader({ keyId: key.keyId, version: ref.version, iv });
+  const aad = Buffer.concat([header, encodeEncryptionContext(context)]);
+  const body = await store.encryptAesGcm(ref, iv, aad, plaintext);
+  return Buffer.concat([header, body]);
+}
+
+export interface Opened {
+  readonly key: KeyRecord;
+  readonly plaintext: Buffer;
+}
+
+/**
+ * Opens a blob. The blob names its key; when the caller also names one (`expectedKeyId`) and they differ,
+ * that is IncorrectKeyException, as AWS. Every other mismatch — unknown key or version, edited header,
+ * wrong context, bad tag — is InvalidCiphertextException, so the error says nothing about which part failed.
+ */
+export async function open(
+  deps: ServiceDeps,
+  blob: Buffer,
+  context: EncryptionContext,
+  expectedKeyId: string | undefined,
+): Promise<Opened> {
+  const parsed = parseBlob(blob);
+  if (expectedKeyId !== undefined && parsed.keyId !== expectedKeyId) {
+    throw new KmsError("IncorrectKeyException", "The ciphertext was not encrypted under the KMS key that was specified.");
+  }
+  const key = await deps.metadata.getKey(parsed.keyId);
+  if (!key || key.keyState === "Creating") throw invalidCiphertext();
+  assertUsable(key, "ENCRYPT_DECRYPT");
+  if (key.keySpec !== "SYMMETRIC_DEFAULT" || parsed.version < 1 || parsed.version > key.currentVersion) {
+    throw invalidCiphertext();
+  }
+  const aad = Buffer.concat([parsed.header, encodeEncryptionContext(context)]);
+  const plaintext = await storeOf(deps, key).decryptAesGcm(
+    { keyId: key.keyId, version: parsed.version },
+    parsed.iv,
+    aad,
+    parsed.body,
+  );
+  return { key, plaintext };
+}

@@ -1,0 +1,94 @@
+/**
+ * The key model, named exactly as AWS KMS names it: every value below is the AWS wire string, so the
+ * facades pass them through unchanged and clients written for AWS recognise them.
+ */
+
+/** Every key spec AWS KMS defines; {@link SUPPORTED_KEY_SPECS} says which this build can create. */
+export const KEY_SPECS = [
+  "SYMMETRIC_DEFAULT",
+  "RSA_2048",
+  "RSA_3072",
+  "RSA_4096",
+  "ECC_NIST_P256",
+  "ECC_NIST_P384",
+  "ECC_NIST_P521",
+  "ECC_SECG_P256K1",
+  "ECC_NIST_EDWARDS25519",
+  "HMAC_224",
+  "HMAC_256",
+  "HMAC_384",
+  "HMAC_512",
+  "SM2",
+] as const;
+export type KeySpec = (typeof KEY_SPECS)[number];
+export const SUPPORTED_KEY_SPECS: readonly KeySpec[] = ["SYMMETRIC_DEFAULT"];
+
+export const KEY_USAGES = ["ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"] as const;
+export type KeyUsage = (typeof KEY_USAGES)[number];
+
+export const KEY_STATES = [
+  "Creating",
+  "Enabled",
+  "Disabled",
+  "PendingDeletion",
+  "PendingImport",
+  "PendingReplicaDeletion",
+  "Unavailable",
+  "Updating",
+] as const;
+export type KeyState = (typeof KEY_STATES)[number];
+
+export const ORIGINS = ["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"] as const;
+export type Origin = (typeof ORIGINS)[number];
+
+export const ENCRYPTION_ALGORITHMS = ["SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"] as const;
+export type EncryptionAlgorithm = (typeof ENCRYPTION_ALGORITHMS)[number];
+
+export const DATA_KEY_SPECS = ["AES_256", "AES_128"] as const;
+export type DataKeySpec = (typeof DATA_KEY_SPECS)[number];
+
+export type EncryptionContext = Readonly<Record<string, string>>;
+
+export interface Tag {
+  readonly tagKey: string;
+  readonly tagValue: string;
+}
+
+/** One backing key of a KMS key; rotation adds versions, every ciphertext names the one it used. */
+export interface KeyVersion {
+  readonly version: number;
+  readonly createdAt: Date;
+}
+
+/** The durable record of a key (the token holds the material, this holds everything else). */
+export interface KeyRecord {
+  readonly keyId: string;
+  readonly keyStoreId: string;
+  readonly description: string;
+  readonly keySpec: KeySpec;
+  readonly keyUsage: KeyUsage;
+  readonly origin: Origin;
+  readonly keyState: KeyState;
+  readonly creationDate: Date;
+  readonly deletionDate?: Date | undefined;
+  /** The version new encryptions use. */
+  readonly currentVersion: number;
+}
+
+/** What DescribeKey returns: the record plus what is derived from it (ARN, algorithms). */
+export interface KeyMetadata {
+  readonly awsAccountId: string;
+  readonly keyId: string;
+  readonly arn: string;
+  readonly creationDate: Date;
+  readonly enabled: boolean;
+  readonly description: string;
+  readonly keyUsage: KeyUsage;
+  readonly keyState: KeyState;
+  readonly deletionDate?: Date | undefined;
+  readonly origin: Origin;
+  readonly keyManager: "CUSTOMER";
+  readonly keySpec: KeySpec;
+  readonly encryptionAlgorithms: readonly EncryptionAlgorithm[];
+  readonly customKeyStoreId?: string | undefined;
+}
