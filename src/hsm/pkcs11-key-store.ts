@@ -42,7 +42,7 @@ export class Pkcs11KeyStore implements KeyStore {
     this.handles.set(label, handle);
   }
 
-  encryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
+  async encryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
     const key = this.handleOf(ref);
     const out = Buffer.allocUnsafe(plaintext.length + TAG_BITS / 8);
     return this.call("encrypt", (s) => {
@@ -51,7 +51,7 @@ export class Pkcs11KeyStore implements KeyStore {
     });
   }
 
-  decryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, body: Buffer): Promise<Buffer> {
+  async decryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, body: Buffer): Promise<Buffer> {
     const key = this.handleOf(ref);
     const out = Buffer.allocUnsafe(body.length);
     return this.call(
@@ -67,7 +67,7 @@ export class Pkcs11KeyStore implements KeyStore {
     );
   }
 
-  generateRandom(length: number): Promise<Buffer> {
+  async generateRandom(length: number): Promise<Buffer> {
     return this.call("generate random", (s) => this.mod.C_GenerateRandom(s, Buffer.allocUnsafe(length)));
   }
 
