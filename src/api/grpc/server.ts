@@ -1,8 +1,9 @@
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation } from "grpc-health-check";
+import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { KeyManagementServiceService } from "../../gen/p11kms/v1/kms.js";
 import type { KmsService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
@@ -35,7 +36,8 @@ export async function startGrpcServer(opts: {
   const health = new HealthImplementation({ "": "NOT_SERVING", [KMS_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(server);
 
-  const definitions = loadSync("p11kms/v1/kms.proto", { includeDirs: [PROTO_ROOT] });
+  // Reflection describes every service this server exposes, health included, so grpcurl can call both.
+  const definitions = loadSync([join(PROTO_ROOT, "p11kms/v1/kms.proto"), healthProtoPath], { includeDirs: [PROTO_ROOT] });
   new ReflectionService(definitions).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
