@@ -33,11 +33,11 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 generate: $(GEN_STAMP)
-$(GEN_STAMP): $(PROTO_SRC) node_modules/.installed | deps
+$(GEN_STAMP): $(PROTO_SRC) Makefile node_modules/.installed | deps
 	rm -rf src/gen && mkdir -p src/gen
 	protoc --plugin=protoc-gen-ts_proto=node_modules/.bin/protoc-gen-ts_proto \
 	  --ts_proto_out=src/gen \
-	  --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,importSuffix=.js,env=node,useDate=true,outputIndex=false \
+	  --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,importSuffix=.js,env=node,useDate=true,useMapType=true,outputIndex=false \
 	  -I proto -I /usr/include $(PROTO_SRC)
 	@touch $@
 
@@ -55,14 +55,16 @@ token: deps
 run: build token
 	bin/p11kms serve --config $(VAR)/p11kms.yaml
 
-test: build
+test: build typecheck
 	npx vitest run
 
 check: typecheck
 	npx vitest run --project unit
 
 bench: build
-	node dist/bench/main.js
+	rm -rf dist-bench
+	npx tsc -p tsconfig.bench.json
+	node dist-bench/bench/main.js
 
 clean:
 	rm -rf dist src/gen

@@ -9,7 +9,8 @@ import { InvalidArgumentError } from "commander";
  */
 export function parseBlob(value: string): Buffer {
   if (value.startsWith("fileb://")) return readArgFile(value.slice(8));
-  const text = value.startsWith("file://") ? readArgFile(value.slice(7)).toString("utf8").trim() : value;
+  // base64 in a file may be wrapped over lines (coreutils base64 wraps at 76 columns): drop the whitespace.
+  const text = value.startsWith("file://") ? readArgFile(value.slice(7)).toString("utf8").replace(/\s+/g, "") : value;
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
     throw new InvalidArgumentError("expected base64, or fileb://<path> for raw bytes");
   }
@@ -29,13 +30,14 @@ export function parseContext(value: string): Record<string, string> {
     for (const v of Object.values(obj)) if (typeof v !== "string") throw new InvalidArgumentError("context values must be strings");
     return obj as Record<string, string>;
   }
-  const out: Record<string, string> = {};
-  for (const pair of text.split(",")) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got '${pair}'`);
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return out;
+  // Object.fromEntries defines own properties, so a key named "__proto__" is kept like any other.
+  return Object.fromEntries(
+    text.split(",").map((pair) => {
+      const eq = pair.indexOf("=");
+      if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got '${pair}'`);
+      return [pair.slice(0, eq), pair.slice(eq + 1)];
+    }),
+  );
 }
 
 export interface CliTag {

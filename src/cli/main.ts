@@ -106,7 +106,7 @@ kms<EncryptOpts>(
       .addOption(grantOption())
       .option("--dry-run"),
   async (c, o, t) => {
-    const res = await call(c, c.encrypt, { keyId: o.keyId, plaintext: o.plaintext, encryptionContext: o.encryptionContext ?? {}, grantTokens: o.grantTokens ?? [], encryptionAlgorithm: o.encryptionAlgorithm ?? "", dryRun: !!o.dryRun }, t);
+    const res = await call(c, c.encrypt, { keyId: o.keyId, plaintext: o.plaintext, encryptionContext: toMap(o.encryptionContext), grantTokens: o.grantTokens ?? [], encryptionAlgorithm: o.encryptionAlgorithm ?? "", dryRun: !!o.dryRun }, t);
     return { CiphertextBlob: b64(res.ciphertextBlob), KeyId: res.keyId, EncryptionAlgorithm: res.encryptionAlgorithm };
   },
 );
@@ -131,7 +131,7 @@ kms<DecryptOpts>(
       .addOption(grantOption())
       .option("--dry-run"),
   async (c, o, t) => {
-    const res = await call(c, c.decrypt, { ciphertextBlob: o.ciphertextBlob, keyId: o.keyId ?? "", encryptionContext: o.encryptionContext ?? {}, grantTokens: o.grantTokens ?? [], encryptionAlgorithm: o.encryptionAlgorithm ?? "", dryRun: !!o.dryRun }, t);
+    const res = await call(c, c.decrypt, { ciphertextBlob: o.ciphertextBlob, keyId: o.keyId ?? "", encryptionContext: toMap(o.encryptionContext), grantTokens: o.grantTokens ?? [], encryptionAlgorithm: o.encryptionAlgorithm ?? "", dryRun: !!o.dryRun }, t);
     return { KeyId: res.keyId, Plaintext: b64(res.plaintext), EncryptionAlgorithm: res.encryptionAlgorithm };
   },
 );
@@ -162,8 +162,8 @@ kms<ReEncryptOpts>(
       ciphertextBlob: o.ciphertextBlob,
       sourceKeyId: o.sourceKeyId ?? "",
       destinationKeyId: o.destinationKeyId,
-      sourceEncryptionContext: o.sourceEncryptionContext ?? {},
-      destinationEncryptionContext: o.destinationEncryptionContext ?? {},
+      sourceEncryptionContext: toMap(o.sourceEncryptionContext),
+      destinationEncryptionContext: toMap(o.destinationEncryptionContext),
       sourceEncryptionAlgorithm: "",
       destinationEncryptionAlgorithm: "",
       grantTokens: o.grantTokens ?? [],
@@ -195,7 +195,7 @@ const dataKeyOptions = (c: Command) =>
     .addOption(contextOption())
     .addOption(grantOption())
     .option("--dry-run");
-const dataKeyRequest = (o: DataKeyOpts) => ({ keyId: o.keyId, keySpec: o.keySpec ?? "", numberOfBytes: o.numberOfBytes, encryptionContext: o.encryptionContext ?? {}, grantTokens: o.grantTokens ?? [], dryRun: !!o.dryRun });
+const dataKeyRequest = (o: DataKeyOpts) => ({ keyId: o.keyId, keySpec: o.keySpec ?? "", numberOfBytes: o.numberOfBytes, encryptionContext: toMap(o.encryptionContext), grantTokens: o.grantTokens ?? [], dryRun: !!o.dryRun });
 
 kms<DataKeyOpts>("generate-data-key", "generate a data key: plaintext and encrypted copy", dataKeyOptions, async (c, o, t) => {
   const res = await call(c, c.generateDataKey, dataKeyRequest(o), t);
@@ -213,6 +213,10 @@ kms<{ numberOfBytes: number; customKeyStoreId?: string }>(
   (c) => c.addOption(new Option("--number-of-bytes <n>").argParser(parseIntArg).makeOptionMandatory()).option("--custom-key-store-id <id>"),
   async (c, o, t) => ({ Plaintext: b64((await call(c, c.generateRandom, { numberOfBytes: o.numberOfBytes, customKeyStoreId: o.customKeyStoreId ?? "" }, t)).plaintext) }),
 );
+
+function toMap(ctx: Record<string, string> | undefined): Map<string, string> {
+  return new Map(Object.entries(ctx ?? {}));
+}
 
 function pascal(command: string): string {
   return command.replace(/(^|-)([a-z])/g, (_, __, ch: string) => ch.toUpperCase());

@@ -33,14 +33,19 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     throw new ConfigError(`configuration ${file} must be a mapping`);
   }
   const merged = structuredClone(raw) as Record<string, unknown>;
+  const lines: string[] = [];
   for (const [name, spec] of Object.entries(ENV_OVERRIDES)) {
     const value = env[name];
     if (value === undefined || value === "") continue;
-    setPath(merged, spec.path, coerce(name, value, spec.type));
+    try {
+      setPath(merged, spec.path, coerce(value, spec.type));
+    } catch (err) {
+      lines.push(`  - ${name}: ${(err as Error).message}`);
+    }
   }
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  - ${i.path.join(".") || "(root)"}: ${i.message}`);
+  if (!parsed.success) lines.push(...parsed.error.issues.map((i) => `  - ${i.path.join(".") || "(root)"}: ${i.message}`));
+  if (!parsed.success || lines.length > 0) {
     throw new ConfigError(`invalid configuration ${file}:\n${lines.join("\n")}`);
   }
   const baseDir = dirname(resolve(file));
@@ -52,15 +57,15 @@ export function resolvePath(baseDir: string, p: string): string {
   return isAbsolute(p) ? p : resolve(baseDir, p);
 }
 
-function coerce(name: string, value: string, type: "string" | "number" | "boolean"): unknown {
+function coerce(value: string, type: "string" | "number" | "boolean"): unknown {
   if (type === "string") return value;
   if (type === "number") {
     const n = Number(value);
-    if (!Number.isFinite(n)) throw new ConfigError(`${name} must be a number`);
+    if (!Number.isFinite(n)) throw new ConfigError("must be a number");
     return n;
   }
   if (value === "true" || value === "false") return value === "true";
-  throw new ConfigError(`${name} must be true or false`);
+  throw new ConfigError("must be true or false");
 }
 
 function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {

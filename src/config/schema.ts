@@ -58,19 +58,27 @@ export const configSchema = z
       .default({ drainTimeoutMs: 10_000 }),
   })
   .strict()
-  .superRefine((c, ctx) => {
-    const ids = c.keyStores.map((k) => k.id);
-    if (new Set(ids).size !== ids.length) ctx.addIssue({ code: "custom", path: ["keyStores"], message: "key store ids must be unique" });
-    if (c.defaultKeyStore !== undefined && !ids.includes(c.defaultKeyStore)) {
-      ctx.addIssue({ code: "custom", path: ["defaultKeyStore"], message: `no key store has id '${c.defaultKeyStore}'` });
-    }
-    if (!c.grpc.insecure) {
-      ctx.addIssue({ code: "custom", path: ["grpc", "insecure"], message: "TLS for gRPC is not available in this release: set insecure: true and listen on loopback" });
-    }
-    if (c.grpc.insecure && !isLoopback(c.grpc.listen)) {
-      ctx.addIssue({ code: "custom", path: ["grpc", "listen"], message: "plaintext gRPC may only listen on a loopback address" });
-    }
-  });
+  // Cross-field rules. `when: () => true` runs them even when some field is invalid, so one run reports
+  // every problem; they therefore read the input defensively (it may not match the schema's types).
+  .superRefine(
+    (c, ctx) => {
+      const stores = Array.isArray(c.keyStores) ? c.keyStores : [];
+      const ids = stores.map((k) => k?.id).filter((id): id is string => typeof id === "string");
+      if (new Set(ids).size !== ids.length) ctx.addIssue({ code: "custom", path: ["keyStores"], message: "key store ids must be unique" });
+      if (typeof c.defaultKeyStore === "string" && !ids.includes(c.defaultKeyStore)) {
+        ctx.addIssue({ code: "custom", path: ["defaultKeyStore"], message: `no key store has id '${c.defaultKeyStore}'` });
+      }
+      const grpc = c.grpc as Partial<Config["grpc"]> | undefined;
+      if (grpc?.insecure === false) {
+        ctx.addIssue({ code: "custom", path: ["grpc", "insecure"], message: "TLS for gRPC is not available in this release: set insecure: true and listen on loopback" });
+      }
+      const listen = grpc?.listen ?? "127.0.0.1:50051";
+      if (grpc?.insecure !== false && hostPort.safeParse(listen).success && !isLoopback(listen)) {
+        ctx.addIssue({ code: "custom", path: ["grpc", "listen"], message: "plaintext gRPC may only listen on a loopback address" });
+      }
+    },
+    { when: () => true },
+  );
 
 export type Config = z.infer<typeof configSchema>;
 

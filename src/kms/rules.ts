@@ -27,6 +27,7 @@ export function encryptionAlgorithmsFor(spec: KeySpec, usage: KeyUsage): Encrypt
   if (usage !== "ENCRYPT_DECRYPT") return [];
   if (spec === "SYMMETRIC_DEFAULT") return ["SYMMETRIC_DEFAULT"];
   if (spec.startsWith("RSA_")) return ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"];
+  if (spec === "SM2") return ["SM2PKE"];
   return [];
 }
 
@@ -49,6 +50,6 @@ export function allowedUsages(spec: KeySpec): KeyUsage[] {
   if (spec.startsWith("RSA_")) return ["ENCRYPT_DECRYPT", "SIGN_VERIFY"];
   if (spec.startsWith("HMAC_")) return ["GENERATE_VERIFY_MAC"];
   if (spec === "SM2") return ["SIGN_VERIFY", "ENCRYPT_DECRYPT", "KEY_AGREEMENT"];
-  if (spec === "ECC_NIST_EDWARDS25519") return ["SIGN_VERIFY"];
+  if (spec === "ECC_NIST_EDWARDS25519" || spec === "ECC_SECG_P256K1") return ["SIGN_VERIFY"];
   return ["SIGN_VERIFY", "KEY_AGREEMENT"];
 }

@@ -47,12 +47,12 @@ describe("gRPC API round trips", () => {
   });
 
   it("encrypts, decrypts, re-encrypts and generates data keys", async () => {
-    const e = await rpc(c, c.encrypt, enc({ plaintext: Buffer.from("hello"), encryptionContext: { k: "v" } }));
-    const p = await rpc(c, c.decrypt, dec({ ciphertextBlob: e.ciphertextBlob, encryptionContext: { k: "v" } }));
+    const e = await rpc(c, c.encrypt, enc({ plaintext: Buffer.from("hello"), encryptionContext: new Map([["k", "v"]]) }));
+    const p = await rpc(c, c.decrypt, dec({ ciphertextBlob: e.ciphertextBlob, encryptionContext: new Map([["k", "v"]]) }));
     expect(p.plaintext.toString()).toBe("hello");
     expect(p.keyId).toBe(e.keyId);
     const other = (await rpc(c, c.createKey, CreateKeyRequest.fromPartial({}))).keyMetadata!.keyId;
-    const re = await rpc(c, c.reEncrypt, ReEncryptRequest.fromPartial({ ciphertextBlob: e.ciphertextBlob, sourceEncryptionContext: { k: "v" }, destinationKeyId: other }));
+    const re = await rpc(c, c.reEncrypt, ReEncryptRequest.fromPartial({ ciphertextBlob: e.ciphertextBlob, sourceEncryptionContext: new Map([["k", "v"]]), destinationKeyId: other }));
     expect((await rpc(c, c.decrypt, dec({ ciphertextBlob: re.ciphertextBlob }))).plaintext.toString()).toBe("hello");
     const dk = await rpc(c, c.generateDataKey, GenerateDataKeyRequest.fromPartial({ keyId, keySpec: "AES_256" }));
     expect(dk.plaintext.length).toBe(32);
@@ -60,6 +60,14 @@ describe("gRPC API round trips", () => {
     const np = await rpc(c, c.generateDataKeyWithoutPlaintext, GenerateDataKeyWithoutPlaintextRequest.fromPartial({ keyId, numberOfBytes: 48 }));
     expect((await rpc(c, c.decrypt, dec({ ciphertextBlob: np.ciphertextBlob }))).plaintext.length).toBe(48);
     expect((await rpc(c, c.generateRandom, GenerateRandomRequest.fromPartial({ numberOfBytes: 100 }))).plaintext.length).toBe(100);
+  });
+
+  it("binds every context key, even one named __proto__", async () => {
+    const ctx = new Map([["__proto__", "x"], ["constructor", "y"]]);
+    const e = await rpc(c, c.encrypt, enc({ plaintext: Buffer.from("p"), encryptionContext: ctx }));
+    expect((await rpc(c, c.decrypt, dec({ ciphertextBlob: e.ciphertextBlob, encryptionContext: ctx }))).plaintext.toString()).toBe("p");
+    const e2 = await rpcError(c, c.decrypt, dec({ ciphertextBlob: e.ciphertextBlob }));
+    expect(e2.type).toBe("InvalidCiphertextException");
   });
 
   it("lists keys page by page", async () => {
@@ -84,7 +92,7 @@ describe("bad input always gets the named error", () => {
     ["garbage blob", () => rpcError(c, c.decrypt, dec({ ciphertextBlob: Buffer.from("this is not a ciphertext at all, really not") })), status.INVALID_ARGUMENT, "InvalidCiphertextException"],
     ["unknown encryption algorithm", () => rpcError(c, c.encrypt, enc({ plaintext: Buffer.from("x"), encryptionAlgorithm: "AES_CTR" })), status.INVALID_ARGUMENT, "ValidationException"],
     ["RSA algorithm on a symmetric key", () => rpcError(c, c.encrypt, enc({ plaintext: Buffer.from("x"), encryptionAlgorithm: "RSAES_OAEP_SHA_1" })), status.INVALID_ARGUMENT, "InvalidKeyUsageException"],
-    ["oversized encryption context", () => rpcError(c, c.encrypt, enc({ plaintext: Buffer.from("x"), encryptionContext: { k: "v".repeat(8200) } })), status.INVALID_ARGUMENT, "ValidationException"],
+    ["oversized encryption context", () => rpcError(c, c.encrypt, enc({ plaintext: Buffer.from("x"), encryptionContext: new Map([["k", "v".repeat(8200)]]) })), status.INVALID_ARGUMENT, "ValidationException"],
     ["both KeySpec and NumberOfBytes", () => rpcError(c, c.generateDataKey, GenerateDataKeyRequest.fromPartial({ keyId, keySpec: "AES_256", numberOfBytes: 32 })), status.INVALID_ARGUMENT, "ValidationException"],
     ["neither KeySpec nor NumberOfBytes", () => rpcError(c, c.generateDataKey, GenerateDataKeyRequest.fromPartial({ keyId })), status.INVALID_ARGUMENT, "ValidationException"],
     ["1025 data key bytes", () => rpcError(c, c.generateDataKey, GenerateDataKeyRequest.fromPartial({ keyId, numberOfBytes: 1025 })), status.INVALID_ARGUMENT, "ValidationException"],
@@ -113,7 +121,7 @@ describe("bad input always gets the named error", () => {
 
 describe("tampering", () => {
   it("answers InvalidCiphertextException for every flipped byte, truncation and extension", async () => {
-    const ctx = { purpose: "tamper-test" };
+    const ctx = new Map([["purpose", "tamper-test"]]);
     const { ciphertextBlob } = await rpc(c, c.encrypt, enc({ plaintext: Buffer.from("sixteen byte msg"), encryptionContext: ctx }));
     const variants: Buffer[] = [];
     for (let i = 0; i < ciphertextBlob.length; i++) {
@@ -167,7 +175,7 @@ describe("logs", () => {
   it("never contain plaintext, data keys or the PIN", async () => {
     const marker = "TOP-SECRET-PLAINTEXT-MARKER";
     const e = await rpc(c, c.encrypt, enc({ plaintext: Buffer.from(marker) }));
-    await rpcError(c, c.decrypt, dec({ ciphertextBlob: e.ciphertextBlob, encryptionContext: { wrong: "ctx" } }));
+    await rpcError(c, c.decrypt, dec({ ciphertextBlob: e.ciphertextBlob, encryptionContext: new Map([["wrong", "ctx"]]) }));
     const dk = await rpc(c, c.generateDataKey, GenerateDataKeyRequest.fromPartial({ keyId, numberOfBytes: 32 }));
     const all = JSON.stringify(d.logs);
     expect(all).not.toContain(marker);

@@ -18,7 +18,7 @@ describe("daemon lifecycle", () => {
     tokens.push(first.token);
     let c = client(first.endpoint);
     const keyId = (await rpc(c, c.createKey, CreateKeyRequest.fromPartial({ description: "durable" }))).keyMetadata!.keyId;
-    const blob = (await rpc(c, c.encrypt, EncryptRequest.fromPartial({ keyId, plaintext: Buffer.from("survives"), encryptionContext: { a: "1" } }))).ciphertextBlob;
+    const blob = (await rpc(c, c.encrypt, EncryptRequest.fromPartial({ keyId, plaintext: Buffer.from("survives"), encryptionContext: new Map([["a", "1"]]) }))).ciphertextBlob;
     c.close();
     expect(await first.stop()).toBe(0);
     expect(first.logs.some((l) => l.msg === "p11kms stopped")).toBe(true);
@@ -27,7 +27,7 @@ describe("daemon lifecycle", () => {
     c = client(second.endpoint);
     const keys = (await rpc(c, c.listKeys, ListKeysRequest.fromPartial({}))).keys.map((k) => k.keyId);
     expect(keys).toEqual([keyId]);
-    const plain = await rpc(c, c.decrypt, DecryptRequest.fromPartial({ ciphertextBlob: blob, encryptionContext: { a: "1" } }));
+    const plain = await rpc(c, c.decrypt, DecryptRequest.fromPartial({ ciphertextBlob: blob, encryptionContext: new Map([["a", "1"]]) }));
     expect(plain.plaintext.toString()).toBe("survives");
     c.close();
     expect(await second.stop("SIGINT")).toBe(0);

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { type CallOptions, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { KeyManagementServiceClient } from "../../src/gen/p11kms/v1/kms.js";
 import { createTestToken, type TestToken } from "./softhsm.js";
 
@@ -98,11 +98,19 @@ export function client(endpoint: string): KeyManagementServiceClient {
   return new KeyManagementServiceClient(endpoint, credentials.createInsecure());
 }
 
-type Unary<Req, Res> = (req: Req, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown;
+// The 4-argument overload is the last one ts-proto generates, which is the one TypeScript infers from.
+type Unary<Req, Res> = (
+  req: Req,
+  md: Metadata,
+  options: Partial<CallOptions>,
+  cb: (err: ServiceError | null, res: Res) => void,
+) => unknown;
 
 /** Promise form of a unary call. */
 export function rpc<Req, Res>(c: KeyManagementServiceClient, method: Unary<Req, Res>, req: Req): Promise<Res> {
-  return new Promise((res, rej) => method.call(c, req, new Metadata(), (err, r) => (err ? rej(err) : res(r))));
+  return new Promise((res, rej) =>
+    method.call(c, req, new Metadata(), { deadline: Date.now() + 30_000 }, (err, r) => (err ? rej(err) : res(r))),
+  );
 }
 
 /** Awaits a call that must fail and returns its gRPC code and AWS exception name. */

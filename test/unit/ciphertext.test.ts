@@ -72,7 +72,7 @@ describe("encodeHeader", () => {
   });
 
   it.each([0, 11, 13, 16])("refuses an IV of %i bytes", (n) => {
-    expect(() => encodeHeader({ keyId: KEY_ID, version: 1, iv: Buffer.alloc(n) })).toThrow("IV must be 12 bytes");
+    expect(() => encodeHeader({ keyId: KEY_ID, version: 1, iv: Buffer.alloc(n) })).toThrow(new Error("IV must be 12 bytes"));
   });
 
   it.each([
@@ -81,7 +81,7 @@ describe("encodeHeader", () => {
     "00112233-4455-6677-8899-aabbccddeef",
     "",
   ])("refuses key id %j", (keyId) => {
-    expect(() => encodeHeader({ keyId, version: 1, iv: IV })).toThrow(`not a key id: ${keyId}`);
+    expect(() => encodeHeader({ keyId, version: 1, iv: IV })).toThrow(new Error(`not a key id: ${keyId}`));
   });
 });
 
@@ -98,16 +98,22 @@ describe("parseBlob", () => {
     expect(p.body.toString("hex")).toBe("11".repeat(5) + "ee".repeat(16));
   });
 
+  it("gives a 4146-byte blob for the largest (4096-byte) plaintext", () => {
+    const blob = blobWith(4096);
+    expect(blob.length).toBe(4146);
+    expect(parseBlob(blob).body.length).toBe(4096 + 16);
+  });
+
   it("round-trips the largest u32 version", () => {
     expect(parseBlob(blobWith(1, KEY_ID, 0xffffffff)).version).toBe(0xffffffff);
   });
 
   it("returns the header bytes exactly as received (it is authenticated as is)", () => {
     const blob = blobWith(3);
-    blob[5] = 0x99; // inside the key id
+    blob[5] = 0x99; // the fifth key id byte (0x44)
     const p = parseBlob(blob);
     expect(p.header[5]).toBe(0x99);
-    expect(p.keyId).toBe("00112233-4499-6677-8899-aabbccddeeff");
+    expect(p.keyId).toBe("00112233-9955-6677-8899-aabbccddeeff");
   });
 
   it("reads a Uint8Array view at a non-zero offset of a larger buffer", () => {
@@ -134,7 +140,7 @@ describe("parseBlob", () => {
     expectInvalidCiphertext(blob);
   });
 
-  it.each([0x00, 0x02, 0xff])("refuses format version byte 0x%s", (v) => {
+  it.each([0x00, 0x02, 0xff])("refuses format version byte %i", (v) => {
     const blob = blobWith(8);
     blob[0] = v;
     expectInvalidCiphertext(blob);

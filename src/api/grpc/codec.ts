@@ -24,3 +24,12 @@ export function keyMetadataToProto(m: DomainKeyMetadata): KeyMetadata {
     multiRegion: false,
   };
 }
+
+/**
+ * A proto map → the domain's context object. Decoded as a Map (ts-proto useMapType) and copied with
+ * Object.fromEntries, which defines own properties: a key such as "__proto__" stays a key instead of being
+ * swallowed by an object literal's prototype setter and silently dropped from the bound context.
+ */
+export function context(m: Map<string, string>): Record<string, string> {
+  return Object.fromEntries(m);
+}

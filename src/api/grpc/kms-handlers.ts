@@ -5,7 +5,7 @@ import type { KmsService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
 import { ERROR_TABLE, GRPC_ERROR_TYPE_KEY } from "../error-table.js";
-import { keyMetadataToProto } from "./codec.js";
+import { context, keyMetadataToProto } from "./codec.js";
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
 
@@ -43,12 +43,20 @@ export function kmsHandlers(service: KmsService, log: Logger, metrics: Metrics):
       const res = await service.listKeys(r);
       return { keys: res.keys, truncated: res.truncated, nextMarker: res.nextMarker ?? "" };
     }),
-    encrypt: unary("Encrypt", (r) => service.encrypt(r)),
-    decrypt: unary("Decrypt", (r) => service.decrypt(r)),
-    reEncrypt: unary("ReEncrypt", (r) => service.reEncrypt(r)),
-    generateDataKey: unary("GenerateDataKey", (r) => service.generateDataKey(r)),
+    encrypt: unary("Encrypt", (r) => service.encrypt({ ...r, encryptionContext: context(r.encryptionContext) })),
+    decrypt: unary("Decrypt", (r) => service.decrypt({ ...r, encryptionContext: context(r.encryptionContext) })),
+    reEncrypt: unary("ReEncrypt", (r) =>
+      service.reEncrypt({
+        ...r,
+        sourceEncryptionContext: context(r.sourceEncryptionContext),
+        destinationEncryptionContext: context(r.destinationEncryptionContext),
+      }),
+    ),
+    generateDataKey: unary("GenerateDataKey", (r) =>
+      service.generateDataKey({ ...r, encryptionContext: context(r.encryptionContext) }),
+    ),
     generateDataKeyWithoutPlaintext: unary("GenerateDataKeyWithoutPlaintext", (r) =>
-      service.generateDataKeyWithoutPlaintext(r),
+      service.generateDataKeyWithoutPlaintext({ ...r, encryptionContext: context(r.encryptionContext) }),
     ),
     generateRandom: unary("GenerateRandom", (r) => service.generateRandom(r)),
   };
