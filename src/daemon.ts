@@ -39,6 +39,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
         tokenLabel: uri.token,
         pin: readPin(uri.pinSource, config.baseDir),
         maxSessions: ks.maxSessions,
+        rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
       });
       keyStores.set(ks.id, store);
       log.info({ keyStoreId: ks.id, token: uri.token, module: uri.modulePath }, "key store opened");

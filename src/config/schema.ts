@@ -16,6 +16,11 @@ const keyStore = z
       }
     }),
     maxSessions: z.number().int().min(1).max(256).default(8),
+    /**
+     * RSAES_OAEP_SHA_256 on a token without OAEP-SHA-256 (SoftHSM2 2.6.1): "auto" allows the fallback (raw
+     * RSA on the device, OAEP decoding in the process) only for software tokens; "allow" and "deny" force it.
+     */
+    rsaOaepSha256Fallback: z.enum(["auto", "allow", "deny"]).default("auto"),
   })
   .strict();
 

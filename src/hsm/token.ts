@@ -8,6 +8,8 @@ export interface TokenOptions {
   readonly tokenLabel: string;
   readonly pin: string;
   readonly maxSessions: number;
+  /** See the key store configuration field of the same name; absent means "auto". */
+  readonly rsaOaepSha256Fallback?: "auto" | "allow" | "deny";
 }
 
 /** An open, logged-in token: the module, its slot, and a pool of sessions. */
