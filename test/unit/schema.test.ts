@@ -37,7 +37,7 @@ describe("configSchema", () => {
       grpc: { listen: "127.0.0.1:50051", insecure: true, maxMessageBytes: 1048576 },
       metrics: { listen: "127.0.0.1:9464", enabled: true },
       storage: { sqlitePath: "p11kms.db" },
-      keyStores: [{ id: "default", uri: URI, maxSessions: 8 }],
+      keyStores: [{ id: "default", uri: URI, maxSessions: 8, rsaOaepSha256Fallback: "auto" }],
       moduleEnvironment: {},
       log: { level: "info" },
       shutdown: { drainTimeoutMs: 10000 },
@@ -102,6 +102,13 @@ describe("configSchema", () => {
     expect(issues({ keyStores: [{ ...STORE, maxSessions: 0 }] })[0]).toMatch(/^keyStores\.0\.maxSessions: /);
     expect(issues({ keyStores: [{ ...STORE, maxSessions: 257 }] })[0]).toMatch(/^keyStores\.0\.maxSessions: /);
     expect(issues({ keyStores: [{ ...STORE, maxSessions: 1.5 }] })[0]).toMatch(/^keyStores\.0\.maxSessions: /);
+  });
+
+  it("accepts auto/allow/deny for rsaOaepSha256Fallback and nothing else", () => {
+    for (const v of ["auto", "allow", "deny"] as const) {
+      expect(configSchema.parse({ keyStores: [{ ...STORE, rsaOaepSha256Fallback: v }] }).keyStores[0]!.rsaOaepSha256Fallback).toBe(v);
+    }
+    expect(issues({ keyStores: [{ ...STORE, rsaOaepSha256Fallback: "yes" }] })[0]).toMatch(/^keyStores\.0\.rsaOaepSha256Fallback: /);
   });
 
   it("requires a 12-digit account id given as a string", () => {
