@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VAR        := $(CURDIR)/var
-APT_PKGS   := softhsm2 opensc protobuf-compiler nghttp2-client
+APT_PKGS   := softhsm2 opensc protobuf-compiler nghttp2-client awscli
 PROTO_SRC  := $(shell find proto -name '*.proto')
 GEN_STAMP  := src/gen/.stamp
 export SOFTHSM2_CONF := $(VAR)/softhsm2.conf
@@ -22,6 +22,7 @@ deps: node_modules/.installed
 	command -v pkcs11-tool   >/dev/null || missing="$$missing opensc"; \
 	command -v protoc        >/dev/null || missing="$$missing protobuf-compiler"; \
 	command -v h2load        >/dev/null || missing="$$missing nghttp2-client"; \
+	[ -x /usr/bin/aws ]                 || missing="$$missing awscli"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -48,11 +49,13 @@ typecheck: deps generate
 	npx tsc -p tsconfig.json --noEmit
 
 # The local token and PINs (random, mode 0600) under ./var, made once.
-token: deps
+token: build
 	@softhsm/init-token.sh $(VAR) p11kms >/dev/null
 	@[ -f $(VAR)/p11kms.yaml ] || sed "s|@VAR@|$(VAR)|g" config/p11kms.dev.yaml > $(VAR)/p11kms.yaml
+	@[ -f $(VAR)/dev-access-key.json ] || bin/p11kms create-access-key --out $(VAR)/dev-access-key.json >/dev/null
 
 run: build token
+	@echo "AWS-compatible endpoint: http://127.0.0.1:4599 (access key in var/dev-access-key.json; see README)"
 	bin/p11kms serve --config $(VAR)/p11kms.yaml
 
 test: build typecheck

@@ -1,4 +1,7 @@
 import type { Server as HttpServer } from "node:http";
+import { loadAccessKeys } from "./api/aws/access-keys.js";
+import { startAwsServer } from "./api/aws/server.js";
+import { SigV4Verifier } from "./api/aws/sigv4.js";
 import { type GrpcServer, KMS_SERVICE_NAME, startGrpcServer } from "./api/grpc/server.js";
 import type { Config } from "./config/schema.js";
 import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
@@ -14,6 +17,7 @@ import { SqliteMetadataStore } from "./store/sqlite-metadata-store.js";
 
 export interface RunningDaemon {
   readonly grpcPort: number;
+  readonly awsPort: number | undefined;
   readonly metricsPort: number | undefined;
   /** Stops accepting calls, drains in-flight ones (up to the drain timeout), then closes the devices. */
   stop(): Promise<void>;
@@ -31,6 +35,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   const keyStores = new Map<string, KeyStore>();
   let grpc: GrpcServer | undefined;
   let metricsServer: HttpServer | undefined;
+  let awsServer: HttpServer | undefined;
+  let awsPort: number | undefined;
   try {
     for (const ks of config.keyStores) {
       const uri = parsePkcs11Uri(ks.uri);
@@ -69,6 +75,25 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       log,
       metrics,
     });
+    if (config.aws.enabled) {
+      const keys = loadAccessKeys(config.aws.accessKeyFiles, config.accountId);
+      if (keys.size === 0) log.warn("the AWS facade has no access keys configured (aws.accessKeyFiles): every request will be refused");
+      const { host, port } = splitHostPort(config.aws.listen);
+      const aws = await startAwsServer({
+        host,
+        port,
+        maxBodyBytes: config.aws.maxBodyBytes,
+        requestTimeoutMs: config.aws.requestTimeoutMs,
+        tls: config.aws.tls,
+        verifier: new SigV4Verifier(keys, config.region),
+        service,
+        log,
+        metrics,
+      });
+      awsServer = aws.server;
+      awsPort = aws.port;
+      log.info({ accessKeys: [...keys.keys()], files: config.aws.accessKeyFiles }, "AWS facade access keys loaded");
+    }
     if (config.metrics.enabled) {
       const { host, port } = splitHostPort(config.metrics.listen);
       metricsServer = await metrics.listen(host, port);
@@ -86,10 +111,14 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   if (config.grpc.insecure) {
     log.warn({ listen: config.grpc.listen }, "gRPC is PLAINTEXT (grpc.insecure: true); allowed on loopback only");
   }
-  log.info({ grpcPort: grpcRef.port, metricsPort }, "p11kms serving");
+  if (config.aws.enabled && config.aws.insecure) {
+    log.warn({ listen: config.aws.listen }, "the AWS facade is PLAIN HTTP (aws.insecure: true); allowed on loopback only");
+  }
+  log.info({ grpcPort: grpcRef.port, awsPort, metricsPort }, "p11kms serving");
 
   async function closeAll(): Promise<void> {
     metricsServer?.close();
+    if (awsServer?.listening) awsServer.close();
     for (const s of keyStores.values()) await s.close().catch(() => undefined);
     await metadata.close().catch(() => undefined);
     closeModules();
@@ -98,22 +127,27 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   let stopping: Promise<void> | undefined;
   return {
     grpcPort: grpcRef.port,
+    awsPort,
     metricsPort,
     stop() {
       stopping ??= (async () => {
         grpcRef.health.setStatus("", "NOT_SERVING");
         grpcRef.health.setStatus(KMS_SERVICE_NAME, "NOT_SERVING");
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
+        // Both servers stop accepting at once; in-flight calls finish until the drain timeout.
+        const grpcDrained = new Promise<void>((resolve) => grpcRef.server.tryShutdown(() => resolve()));
+        const awsDrained = new Promise<void>((resolve) => (awsServer ? awsServer.close(() => resolve()) : resolve()));
+        awsServer?.closeIdleConnections();
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
             log.warn("drain timeout reached: cancelling in-flight calls");
             grpcRef.server.forceShutdown();
+            awsServer?.closeAllConnections();
             resolve();
           }, config.shutdown.drainTimeoutMs);
-          grpcRef.server.tryShutdown(() => {
-            clearTimeout(timer);
-            resolve();
-          });
         });
+        await Promise.race([Promise.all([grpcDrained, awsDrained]), timedOut]);
+        clearTimeout(timer);
         await closeAll();
         log.info("p11kms stopped");
       })();

@@ -27,6 +27,18 @@ program
     await serve(o.config);
   });
 
+program
+  .command("create-access-key")
+  .description("create a SigV4 access key file for the AWS-compatible endpoint (mode 0600)")
+  .requiredOption("--out <path>", "file to create; an existing file is never overwritten")
+  .option("--principal <arn>", "principal the key acts as (default: an IAM user ARN named after the key id)")
+  .action(async (o: { out: string; principal?: string }) => {
+    const { createAccessKeyFile } = await import("./access-key-file.js");
+    const id = createAccessKeyFile(o.out, o.principal);
+    // The secret goes only into the file; the terminal sees the id and where the secret is.
+    process.stdout.write(`${JSON.stringify({ AccessKeyId: id, File: o.out }, null, 4)}\n`);
+  });
+
 /** Registers one KMS command: build the request, call, shape the response. */
 function kms<O>(name: string, description: string, build: (cmd: Command) => Command, run: (c: KmsClient, o: O, timeout: number) => Promise<unknown>): void {
   const cmd = build(program.command(name).description(description));

@@ -8,6 +8,8 @@ const ENV_OVERRIDES: Record<string, { path: string[]; type: "string" | "number" 
   P11KMS_REGION: { path: ["region"], type: "string" },
   P11KMS_ACCOUNT_ID: { path: ["accountId"], type: "string" },
   P11KMS_GRPC_LISTEN: { path: ["grpc", "listen"], type: "string" },
+  P11KMS_AWS_LISTEN: { path: ["aws", "listen"], type: "string" },
+  P11KMS_AWS_ENABLED: { path: ["aws", "enabled"], type: "boolean" },
   P11KMS_METRICS_LISTEN: { path: ["metrics", "listen"], type: "string" },
   P11KMS_METRICS_ENABLED: { path: ["metrics", "enabled"], type: "boolean" },
   P11KMS_SQLITE_PATH: { path: ["storage", "sqlitePath"], type: "string" },
@@ -50,7 +52,19 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   }
   const baseDir = dirname(resolve(file));
   const config = parsed.data;
-  return { ...config, baseDir, storage: { sqlitePath: resolvePath(baseDir, config.storage.sqlitePath) } };
+  return {
+    ...config,
+    baseDir,
+    storage: { sqlitePath: resolvePath(baseDir, config.storage.sqlitePath) },
+    aws: {
+      ...config.aws,
+      accessKeyFiles: config.aws.accessKeyFiles.map((f) => resolvePath(baseDir, f)),
+      tls: config.aws.tls && {
+        certFile: resolvePath(baseDir, config.aws.tls.certFile),
+        keyFile: resolvePath(baseDir, config.aws.tls.keyFile),
+      },
+    },
+  };
 }
 
 export function resolvePath(baseDir: string, p: string): string {

@@ -38,6 +38,20 @@ export const configSchema = z
       })
       .strict()
       .default({ listen: "127.0.0.1:50051", insecure: true, maxMessageBytes: 1024 * 1024 }),
+    aws: z
+      .object({
+        enabled: z.boolean().default(true),
+        listen: hostPort.default("127.0.0.1:4599"),
+        /** Plain HTTP; only on loopback (request bodies carry plaintext and data keys). */
+        insecure: z.boolean().default(true),
+        tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict().optional(),
+        /** JSON files `{"accessKeyId", "secretAccessKey", "principal"?}`, mode 0600. */
+        accessKeyFiles: z.array(z.string().min(1)).default([]),
+        maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
+        requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+      })
+      .strict()
+      .default({ enabled: true, listen: "127.0.0.1:4599", insecure: true, accessKeyFiles: [], maxBodyBytes: 256 * 1024, requestTimeoutMs: 30_000 }),
     metrics: z
       .object({ listen: hostPort.default("127.0.0.1:9464"), enabled: z.boolean().default(true) })
       .strict()
@@ -76,6 +90,17 @@ export const configSchema = z
       const grpc = c.grpc as Partial<Config["grpc"]> | undefined;
       if (grpc?.insecure === false) {
         ctx.addIssue({ code: "custom", path: ["grpc", "insecure"], message: "TLS for gRPC is not available in this release: set insecure: true and listen on loopback" });
+      }
+      const aws = c.aws as Partial<Config["aws"]> | undefined;
+      if (aws?.tls && aws.insecure !== false) {
+        ctx.addIssue({ code: "custom", path: ["aws", "insecure"], message: "set insecure: false when tls is configured" });
+      }
+      if (aws?.insecure === false && !aws.tls) {
+        ctx.addIssue({ code: "custom", path: ["aws", "tls"], message: "insecure: false needs tls.certFile and tls.keyFile" });
+      }
+      const awsListen = aws?.listen ?? "127.0.0.1:4599";
+      if (aws?.insecure !== false && hostPort.safeParse(awsListen).success && !isLoopback(awsListen)) {
+        ctx.addIssue({ code: "custom", path: ["aws", "listen"], message: "plain HTTP may only listen on a loopback address; configure tls" });
       }
       const listen = grpc?.listen ?? "127.0.0.1:50051";
       if (grpc?.insecure !== false && hostPort.safeParse(listen).success && !isLoopback(listen)) {

@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { type CallOptions, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { createAccessKeyFile } from "../../src/cli/access-key-file.js";
 import { KeyManagementServiceClient } from "../../src/gen/p11kms/v1/kms.js";
 import { createTestToken, type TestToken } from "./softhsm.js";
 
@@ -14,6 +15,9 @@ export interface DaemonHandle {
   readonly configPath: string;
   readonly port: number;
   readonly endpoint: string;
+  /** The AWS-compatible endpoint, e.g. http://127.0.0.1:41234 */
+  readonly awsEndpoint: string;
+  readonly accessKey: { accessKeyId: string; secretAccessKey: string };
   readonly process: ChildProcess;
   /** Every JSON log line the daemon wrote so far. */
   readonly logs: Record<string, unknown>[];
@@ -24,10 +28,14 @@ export interface DaemonHandle {
 /** Writes a configuration for `token` and returns its path. */
 export function writeConfig(token: TestToken, extra = ""): string {
   const path = join(token.dir, "p11kms.yaml");
+  if (!existsSync(join(token.dir, "access-key.json"))) createAccessKeyFile(join(token.dir, "access-key.json"));
   writeFileSync(
     path,
     `grpc:
   listen: 127.0.0.1:0
+aws:
+  listen: 127.0.0.1:0
+  accessKeyFiles: [access-key.json]
 metrics:
   enabled: false
 storage:
@@ -60,7 +68,7 @@ export async function startDaemon(opts: { token?: TestToken; configPath?: string
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
-  const port = await new Promise<number>((res, rej) => {
+  const ports = await new Promise<{ grpc: number; aws: number }>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`daemon did not start in time; stderr: ${stderr}`)), 20_000);
     createInterface({ input: child.stdout! }).on("line", (line) => {
       let entry: Record<string, unknown>;
@@ -72,7 +80,7 @@ export async function startDaemon(opts: { token?: TestToken; configPath?: string
       logs.push(entry);
       if (entry.msg === "p11kms serving") {
         clearTimeout(timer);
-        res(entry.grpcPort as number);
+        res({ grpc: entry.grpcPort as number, aws: entry.awsPort as number });
       }
     });
     void exited.then((code) => {
@@ -83,8 +91,10 @@ export async function startDaemon(opts: { token?: TestToken; configPath?: string
   return {
     token,
     configPath,
-    port,
-    endpoint: `127.0.0.1:${port}`,
+    port: ports.grpc,
+    endpoint: `127.0.0.1:${ports.grpc}`,
+    awsEndpoint: `http://127.0.0.1:${ports.aws}`,
+    accessKey: JSON.parse(readFileSync(join(token.dir, "access-key.json"), "utf8")) as DaemonHandle["accessKey"],
     process: child,
     logs,
     async stop(signal = "SIGTERM") {

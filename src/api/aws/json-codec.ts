@@ -1,0 +1,75 @@
+import { z } from "zod";
+import { validation } from "../../kms/errors.js";
+import type { KeyMetadata } from "../../kms/types.js";
+import { AwsProtocolError } from "./protocol-errors.js";
+
+/**
+ * JSON shapes of the AWS KMS API (AWS JSON 1.1): PascalCase members, blobs as base64 strings, timestamps as
+ * epoch seconds. The codec checks JSON types only; ranges and required members are the service's job, so
+ * both APIs give the same ValidationException for the same mistake.
+ */
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export const blob = z.string().transform((s, ctx) => {
+  if (!BASE64.test(s)) {
+    ctx.addIssue({ code: "custom", message: "is not valid base64" });
+    return z.NEVER;
+  }
+  return Buffer.from(s, "base64");
+});
+
+/**
+ * A string→string map. Checked in place rather than rebuilt, so a member named "__proto__" (an own property
+ * after JSON.parse) is kept as a key like any other and stays bound in the encryption context.
+ */
+export const stringMap = z.custom<Record<string, string>>(
+  (v) =>
+    typeof v === "object" && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === "string"),
+  { message: "must be an object of string values" },
+);
+
+export const str = z.string();
+export const int = z.number().int();
+export const bool = z.boolean();
+export const strList = z.array(z.string());
+
+/** Builds a request schema: every member optional (the service says what is required), no unknown members. */
+export function shape<T extends z.ZodRawShape>(members: T) {
+  return z.object(members).partial().strict();
+}
+
+/** Decodes a request body with `schema`; unknown members are ValidationException, wrong types SerializationException. */
+export function decode<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  if (issue.code === "unrecognized_keys") {
+    throw validation(`Unknown member(s) in the request: ${issue.keys.join(", ")}.`);
+  }
+  const where = issue.path.join(".") || "request";
+  throw new AwsProtocolError("SerializationException", `${where}: ${issue.message}`);
+}
+
+export const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
+export const epochSeconds = (d: Date): number => d.getTime() / 1000;
+
+export function keyMetadataJson(m: KeyMetadata): Record<string, unknown> {
+  return {
+    AWSAccountId: m.awsAccountId,
+    KeyId: m.keyId,
+    Arn: m.arn,
+    CreationDate: epochSeconds(m.creationDate),
+    Enabled: m.enabled,
+    Description: m.description,
+    KeyUsage: m.keyUsage,
+    KeyState: m.keyState,
+    ...(m.deletionDate ? { DeletionDate: epochSeconds(m.deletionDate) } : {}),
+    Origin: m.origin,
+    KeyManager: m.keyManager,
+    CustomerMasterKeySpec: m.keySpec,
+    KeySpec: m.keySpec,
+    EncryptionAlgorithms: m.encryptionAlgorithms,
+    MultiRegion: false,
+  };
+}
