@@ -105,6 +105,9 @@ export class SigV4Verifier {
         service: "kms",
         sha256: Hash.bind(null, "sha256"),
         uriEscapePath: true,
+        // Sign exactly what the client signed: by default the signer would add and sign an
+        // x-amz-content-sha256 header that botocore (the AWS CLI) never sends.
+        applyChecksum: false,
       });
       this.signers.set(key.accessKeyId, s);
     }
