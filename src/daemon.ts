@@ -3,6 +3,7 @@ import { loadAccessKeys } from "./api/aws/access-keys.js";
 import { startAwsServer } from "./api/aws/server.js";
 import { SigV4Verifier } from "./api/aws/sigv4.js";
 import { type GrpcServer, KMS_SERVICE_NAME, startGrpcServer } from "./api/grpc/server.js";
+import { quotaGateFor } from "./api/quota-gate.js";
 import type { Config } from "./config/schema.js";
 import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
 import { closeModules } from "./hsm/module.js";
@@ -68,12 +69,15 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       partition: { region: config.region, accountId: config.accountId },
     });
     const metrics = new Metrics();
+    const quotas = quotaGateFor(config.quotas, service, metrics, systemClock);
+    if (quotas) log.info({ quotas: config.quotas }, "request quotas enabled");
     grpc = await startGrpcServer({
       listen: config.grpc.listen,
       maxMessageBytes: config.grpc.maxMessageBytes,
       service,
       log,
       metrics,
+      quotas,
     });
     if (config.aws.enabled) {
       const keys = loadAccessKeys(config.aws.accessKeyFiles, config.accountId);
@@ -89,6 +93,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
         service,
         log,
         metrics,
+        quotas,
       });
       awsServer = aws.server;
       awsPort = aws.port;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isCryptographicOperation } from "../kms/quota-classes.js";
 import { parsePkcs11Uri } from "./pkcs11-uri.js";
 
 const hostPort = z
@@ -21,6 +22,36 @@ const keyStore = z
      * RSA on the device, OAEP decoding in the process) only for software tokens; "allow" and "deny" force it.
      */
     rsaOaepSha256Fallback: z.enum(["auto", "allow", "deny"]).default("auto"),
+  })
+  .strict();
+
+const rate = z.number().positive().max(1_000_000);
+
+/**
+ * Request quotas per caller (see README "Request quotas"). Off by default: a single-tenant daemon in front
+ * of one token is limited by the token; enable them when several callers share it. The defaults are AWS
+ * KMS's default quotas, so clients tuned against AWS behave the same here.
+ */
+const quotas = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** Shared by Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, GenerateRandom on symmetric keys. */
+    symmetric: rate.default(5500),
+    rsa: rate.default(500),
+    ecc: rate.default(300),
+    /** Per-operation quotas of management operations, overriding the AWS defaults. */
+    operations: z
+      .record(z.string(), rate)
+      .superRefine((ops, ctx) => {
+        // Checked here rather than on the key schema so the message names the problem, not "Invalid key".
+        for (const op of Object.keys(ops)) {
+          if (!/^[A-Z][A-Za-z]{1,63}$/.test(op)) ctx.addIssue({ code: "custom", path: [op], message: "an AWS KMS operation name, e.g. CreateKey" });
+          else if (isCryptographicOperation(op)) ctx.addIssue({ code: "custom", path: [op], message: "cryptographic operations share the symmetric/rsa/ecc quotas" });
+        }
+      })
+      .default({}),
+    /** Bucket capacity in seconds of rate (1 = a burst of one second's quota after a quiet second). */
+    burstSeconds: z.number().min(0.001).max(60).default(1),
   })
   .strict();
 
@@ -75,6 +106,7 @@ export const configSchema = z
       .object({ drainTimeoutMs: z.number().int().min(0).max(600_000).default(10_000) })
       .strict()
       .default({ drainTimeoutMs: 10_000 }),
+    quotas: quotas.default({ enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 }),
   })
   .strict()
   // Cross-field rules. `when: () => true` runs them even when some field is invalid, so one run reports

@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 /** Prometheus metrics of one daemon: request counts and latencies per API, operation and outcome. */
 export class Metrics {
@@ -15,6 +15,20 @@ export class Metrics {
     help: "Time from decoded request to encoded response.",
     labelNames: ["api", "operation"] as const,
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  /** Requests refused with ThrottlingException, by quota class (no principal label: unbounded cardinality). */
+  readonly throttled = new Counter({
+    name: "p11kms_quota_throttled_total",
+    help: "Requests refused because the caller exceeded a request quota, by API and quota class.",
+    labelNames: ["api", "class"] as const,
+    registers: [this.registry],
+  });
+  /** The configured per-caller quotas (requests per second), so dashboards can draw the limit. */
+  readonly quotaLimit = new Gauge({
+    name: "p11kms_quota_limit_per_second",
+    help: "Configured request quota per caller, by quota class (absent when quotas are disabled).",
+    labelNames: ["class"] as const,
     registers: [this.registry],
   });
 

@@ -35,12 +35,14 @@ describe("configSchema", () => {
       region: "us-east-1",
       accountId: "111122223333",
       grpc: { listen: "127.0.0.1:50051", insecure: true, maxMessageBytes: 1048576 },
+      aws: { enabled: true, listen: "127.0.0.1:4599", insecure: true, accessKeyFiles: [], maxBodyBytes: 262144, requestTimeoutMs: 30000 },
       metrics: { listen: "127.0.0.1:9464", enabled: true },
       storage: { sqlitePath: "p11kms.db" },
       keyStores: [{ id: "default", uri: URI, maxSessions: 8, rsaOaepSha256Fallback: "auto" }],
       moduleEnvironment: {},
       log: { level: "info" },
       shutdown: { drainTimeoutMs: 10000 },
+      quotas: { enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 },
     });
   });
 
@@ -150,5 +152,21 @@ describe("configSchema", () => {
       ]),
     );
     expect(lines).toHaveLength(7);
+  });
+});
+
+describe("configSchema: quotas", () => {
+  it("is off by default, with AWS's default rates ready to switch on", () => {
+    const q = configSchema.parse({ keyStores: [STORE], quotas: { enabled: true } }).quotas;
+    expect(q).toEqual({ enabled: true, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 });
+  });
+
+  it("accepts per-operation quotas for management operations only, and positive rates", () => {
+    expect(configSchema.parse({ keyStores: [STORE], quotas: { operations: { CreateKey: 0.5 } } }).quotas.operations).toEqual({ CreateKey: 0.5 });
+    expect(issues({ keyStores: [STORE], quotas: { operations: { Encrypt: 10 } } })).toEqual([
+      "quotas.operations.Encrypt: cryptographic operations share the symmetric/rsa/ecc quotas",
+    ]);
+    expect(issues({ keyStores: [STORE], quotas: { symmetric: 0 } })[0]).toMatch(/^quotas\.symmetric: /);
+    expect(issues({ keyStores: [STORE], quotas: { burst: 2 } })[0]).toMatch(/^quotas: .*"burst"/);
   });
 });

@@ -7,6 +7,7 @@ import type { KmsService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
 import { ERROR_TABLE } from "../error-table.js";
+import { type QuotaGate, quotaKeyId } from "../quota-gate.js";
 import { decode } from "./json-codec.js";
 import { OPERATIONS } from "./operations.js";
 import { AwsProtocolError } from "./protocol-errors.js";
@@ -25,6 +26,8 @@ export interface AwsServerOptions {
   readonly service: KmsService;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** Request quotas per SigV4 principal; undefined when disabled. */
+  readonly quotas?: QuotaGate | undefined;
 }
 
 /**
@@ -71,7 +74,9 @@ async function handle(opts: AwsServerOptions, req: IncomingMessage, res: ServerR
     if (!String(req.headers["content-type"] ?? "").startsWith(CONTENT_TYPE)) {
       throw new AwsProtocolError("SerializationException", `Content-Type must be ${CONTENT_TYPE}.`);
     }
-    const result = await op.run(opts.service, decode(op.schema, parseJson(body)) as never);
+    const request = decode(op.schema, parseJson(body));
+    await opts.quotas?.admit("aws", key.principal, operation, quotaKeyId(request));
+    const result = await op.run(opts.service, request as never);
     send(res, 200, result);
     opts.metrics.requests.inc({ api: "aws", operation, outcome: "OK" });
     opts.log.debug({ requestId, operation, principal: key.principal }, "aws request");

@@ -5,16 +5,24 @@ import type { KmsService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
 import { ERROR_TABLE, GRPC_ERROR_TYPE_KEY } from "../error-table.js";
+import { ANONYMOUS_PRINCIPAL, type QuotaGate, quotaKeyId } from "../quota-gate.js";
 import { context, keyMetadataToProto } from "./codec.js";
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
 
-/** The gRPC KeyManagementService: decode, call the service, encode. Nothing else lives here. */
-export function kmsHandlers(service: KmsService, log: Logger, metrics: Metrics): KeyManagementServiceServer {
+/**
+ * The gRPC KeyManagementService: decode, admit (request quotas), call the service, encode. Until mTLS
+ * identifies callers, every gRPC caller is the principal "anonymous" and shares one set of quotas.
+ */
+export function kmsHandlers(service: KmsService, log: Logger, metrics: Metrics, quotas?: QuotaGate): KeyManagementServiceServer {
   function unary<Req, Res>(operation: string, fn: (req: Req) => Promise<Res>): Handler<Req, Res> {
+    const admitted = async (req: Req): Promise<Res> => {
+      await quotas?.admit("grpc", ANONYMOUS_PRINCIPAL, operation, quotaKeyId(req));
+      return fn(req);
+    };
     return (call, callback) => {
       const end = metrics.latency.startTimer({ api: "grpc", operation });
-      fn(call.request).then(
+      admitted(call.request).then(
         (res) => {
           end();
           metrics.requests.inc({ api: "grpc", operation, outcome: "OK" });

@@ -8,6 +8,7 @@ import { KeyManagementServiceService } from "../../gen/p11kms/v1/kms.js";
 import type { KmsService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
+import type { QuotaGate } from "../quota-gate.js";
 import { kmsHandlers } from "./kms-handlers.js";
 
 export const KMS_SERVICE_NAME = "p11kms.v1.KeyManagementService";
@@ -26,12 +27,13 @@ export async function startGrpcServer(opts: {
   service: KmsService;
   log: Logger;
   metrics: Metrics;
+  quotas?: QuotaGate | undefined;
 }): Promise<GrpcServer> {
   const server = new Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.max_send_message_length": opts.maxMessageBytes,
   });
-  server.addService(KeyManagementServiceService, kmsHandlers(opts.service, opts.log, opts.metrics));
+  server.addService(KeyManagementServiceService, kmsHandlers(opts.service, opts.log, opts.metrics, opts.quotas));
 
   const health = new HealthImplementation({ "": "NOT_SERVING", [KMS_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(server);
