@@ -2,6 +2,7 @@ import { Command, Option } from "commander";
 import type { ServiceError } from "@grpc/grpc-js";
 import { collect, parseBlob, parseContext, parseIntArg, parseTag, type CliTag } from "./args.js";
 import { call, connect, errorType, type KmsClient } from "./client.js";
+import { registerEnvelopeCommands } from "./envelope-commands.js";
 import { awsKeyMetadata, b64, print } from "./output.js";
 
 /**
@@ -233,6 +234,8 @@ function toMap(ctx: Record<string, string> | undefined): Map<string, string> {
 function pascal(command: string): string {
   return command.replace(/(^|-)([a-z])/g, (_, __, ch: string) => ch.toUpperCase());
 }
+
+registerEnvelopeCommands(program);
 
 try {
   await program.parseAsync(process.argv);
