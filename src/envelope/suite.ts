@@ -44,14 +44,26 @@ export function ivFor(seq: number): Buffer {
 export const FRAME_REGULAR = 1;
 export const FRAME_FINAL = 2;
 
-/** A frame's AAD: message id, frame type (regular/final), sequence number, plaintext length. */
+/** A frame's AAD: message id, frame type (regular/final), sequence number, plaintext length (u64). */
 export function frameAad(messageId: Buffer, type: number, seq: number, length: number): Buffer {
-  const aad = Buffer.allocUnsafe(MESSAGE_ID_BYTES + 1 + 4 + 8);
-  messageId.copy(aad, 0);
-  aad.writeUInt8(type, MESSAGE_ID_BYTES);
-  aad.writeUInt32BE(seq, MESSAGE_ID_BYTES + 1);
-  aad.writeBigUInt64BE(BigInt(length), MESSAGE_ID_BYTES + 5);
-  return aad;
+  return Buffer.from(new FrameAad(messageId).frame(type, seq, length));
+}
+
+/** One reusable AAD buffer per message (a frame's AAD is consumed by setAAD before the next is built). */
+export class FrameAad {
+  private readonly buf = Buffer.alloc(MESSAGE_ID_BYTES + 1 + 4 + 8);
+  constructor(messageId: Buffer) {
+    messageId.copy(this.buf, 0);
+  }
+  frame(type: number, seq: number, length: number): Buffer {
+    const b = this.buf;
+    b.writeUInt8(type, MESSAGE_ID_BYTES);
+    b.writeUInt32BE(seq, MESSAGE_ID_BYTES + 1);
+    // length < 2^32 (frames are at most 16 MiB): the high word is zero.
+    b.writeUInt32BE(0, MESSAGE_ID_BYTES + 5);
+    b.writeUInt32BE(length, MESSAGE_ID_BYTES + 9);
+    return b;
+  }
 }
 
 /** The header's authentication tag: AES-GCM with IV 0 over the header bytes as AAD, empty plaintext. */
