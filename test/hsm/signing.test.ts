@@ -97,6 +97,31 @@ describe("Sign: signatures that independent implementations accept", () => {
   });
 });
 
+describe("the event loop while RSA signs", () => {
+  it("keeps turning: RSA-4096 signatures run on the thread pool, not between event-loop turns", async () => {
+    // With synchronous C_Sign every signature would run back to back inside one turn (~5 ms each here);
+    // on the thread pool the loop keeps spinning and the largest gap stays a fraction of the batch time.
+    const keyId = keys.get("RSA_4096");
+    let last = performance.now();
+    let maxGap = 0;
+    let spinning = true;
+    const spin = () => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+      if (spinning) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 24 }, (_, i) => svc.sign({ keyId, message: Buffer.from(`m${i}`), signingAlgorithm: "RSASSA_PKCS1_V1_5_SHA_512" })));
+    const total = performance.now() - started;
+    spinning = false;
+    maxGap = Math.max(maxGap, performance.now() - last); // a loop that never turned counts as one long gap
+    expect(total).toBeGreaterThan(20); // 24 RSA-4096 signatures: long enough for the gap to mean something
+    expect(maxGap).toBeLessThan(total / 3);
+  });
+});
+
 describe("Verify on the device", () => {
   it.each(CASES)("%s %s: a tampered signature or message is KMSInvalidSignatureException", async (spec, alg) => {
     const keyId = keys.get(spec);
