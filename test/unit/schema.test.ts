@@ -35,6 +35,7 @@ describe("configSchema", () => {
       region: "us-east-1",
       accountId: "111122223333",
       grpc: { listen: "127.0.0.1:50051", insecure: true, maxMessageBytes: 1048576 },
+      aws: { enabled: true, listen: "127.0.0.1:4599", insecure: true, accessKeyFiles: [], maxBodyBytes: 262144, requestTimeoutMs: 30000 },
       metrics: { listen: "127.0.0.1:9464", enabled: true },
       storage: { sqlitePath: "p11kms.db" },
       keyStores: [{ id: "default", uri: URI, maxSessions: 8, rsaOaepSha256Fallback: "auto" }],
