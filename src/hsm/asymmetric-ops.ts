@@ -10,7 +10,7 @@ import type { KeyObjectCache } from "./key-objects.js";
 import { CKK_EC_EDWARDS, CURVES, oaepMechanism, signingMechanism, signingScheme, type SigningScheme } from "./mechanisms.js";
 import { oaepDecode } from "./oaep.js";
 import { readSpki } from "./public-key.js";
-import { isRsaDecryptFailure, isVerifyFailure, rvOf } from "./return-values.js";
+import { CKR, isRsaDecryptFailure, isVerifyFailure, rvOf } from "./return-values.js";
 import { keyLabel, keyObjectId, keyPairTemplates } from "./templates.js";
 
 /** What the public half tells about a pair, read once: its spec, SPKI, and output sizes. */
@@ -25,6 +25,12 @@ interface PairInfo {
 
 const invalidCiphertext = () =>
   new KmsError("InvalidCiphertextException", "The ciphertext is invalid or was not encrypted under this key with this algorithm.");
+
+const noRawRsa = () =>
+  new KmsError(
+    "UnsupportedOperationException",
+    "This key cannot decrypt RSAES_OAEP_SHA_256 here: it was created while the raw-RSA fallback was not allowed.",
+  );
 
 /**
  * Key pairs on the device. Every private-key operation and key generation runs through pkcs11js's *Async
@@ -41,7 +47,8 @@ export class AsymmetricOps {
 
   async generateKeyPair(ref: KeyMaterialRef, spec: AsymmetricKeySpec, usage: KeyUsage): Promise<void> {
     if (this.objects.has(ref)) throw new Error(`key objects ${keyLabel(ref.keyId, ref.version)} already exist`);
-    const t = keyPairTemplates(spec, usage, keyLabel(ref.keyId, ref.version), keyObjectId(ref.keyId, ref.version));
+    const policy = { restrict: this.caps.allowedMechanisms, rawRsa: this.caps.rsaOaepSha256 === "fallback" };
+    const t = keyPairTemplates(spec, usage, keyLabel(ref.keyId, ref.version), keyObjectId(ref.keyId, ref.version), policy);
     const pair = await this.device.runAsync("generate key pair", async (s) => {
       const p = await this.device.mod.C_GenerateKeyPairAsync(s, t.mechanism, t.publicKey, t.privateKey);
       retain(t);
@@ -136,7 +143,12 @@ export class AsymmetricOps {
         retain(ciphertext, out);
         return r;
       },
-      (rv) => (isRsaDecryptFailure(rv) ? invalidCiphertext() : undefined),
+      (rv) => {
+        if (isRsaDecryptFailure(rv)) return invalidCiphertext();
+        // The key was made while the fallback was not in use, so it may not do raw RSA (CKA_ALLOWED_MECHANISMS).
+        if (path === "fallback" && rv === CKR.MECHANISM_INVALID) return noRawRsa();
+        return undefined;
+      },
     );
     try {
       if (path === "device") return Buffer.from(result);

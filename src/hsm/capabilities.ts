@@ -3,6 +3,7 @@ import pkcs11js from "pkcs11js";
 import type { KeyStoreCapabilities } from "../kms/ports.js";
 import type { KeySpec, RsaOaepSha256Path } from "../kms/types.js";
 import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, oaepMechanism, rsaBits } from "./mechanisms.js";
+import { mechanismList } from "./templates.js";
 
 export type OaepFallbackSetting = "auto" | "allow" | "deny";
 
@@ -10,6 +11,8 @@ export type OaepFallbackSetting = "auto" | "allow" | "deny";
 export interface ProbedCapabilities extends KeyStoreCapabilities {
   readonly softwareToken: boolean;
   readonly oaepSha256OnDevice: boolean;
+  /** The token enforces CKA_ALLOWED_MECHANISMS, so new keys can be limited to their mechanisms. */
+  readonly allowedMechanisms: boolean;
 }
 
 /** Token manufacturers/models that are software, where raw RSA in the process costs no hardware guarantee. */
@@ -55,7 +58,46 @@ export function probeCapabilities(
   else if (has(pkcs11js.CKM_RSA_X_509) && (fallback === "allow" || (fallback === "auto" && softwareToken))) {
     rsaOaepSha256 = "fallback";
   }
-  return { keySpecs, rsaOaepSha256, softwareToken, oaepSha256OnDevice };
+  return { keySpecs, rsaOaepSha256, softwareToken, oaepSha256OnDevice, allowedMechanisms: enforcesAllowedMechanisms(mod, session) };
+}
+
+/**
+ * Whether the token enforces CKA_ALLOWED_MECHANISMS: a session AES key allowed only AES-GCM must refuse
+ * AES-CBC. A token that rejects the attribute, or ignores it, gets keys without it.
+ */
+function enforcesAllowedMechanisms(mod: pkcs11js.PKCS11, session: pkcs11js.Handle): boolean {
+  let key: pkcs11js.Handle | undefined;
+  try {
+    key = mod.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+      { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+      { type: pkcs11js.CKA_TOKEN, value: false },
+      { type: pkcs11js.CKA_ENCRYPT, value: true },
+      { type: pkcs11js.CKA_ALLOWED_MECHANISMS, value: mechanismList(pkcs11js.CKM_AES_GCM) },
+    ]);
+  } catch {
+    return false;
+  }
+  try {
+    try {
+      mod.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_CBC_PAD, parameter: Buffer.alloc(16) }, key);
+    } catch {
+      return true;
+    }
+    try {
+      mod.C_EncryptFinal(session, Buffer.alloc(32)); // ends the operation the token should not have started
+    } catch {
+      // The probe session is closed after probing in any case.
+    }
+    return false;
+  } finally {
+    try {
+      mod.C_DestroyObject(session, key);
+    } catch {
+      // A session object: gone with the session anyway.
+    }
+  }
 }
 
 /** Decrypts a real OAEP-SHA-256 ciphertext with a throw-away session key pair; any failure means "no". */

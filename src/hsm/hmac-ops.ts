@@ -16,6 +16,8 @@ export class HmacOps {
   constructor(
     private readonly device: Device,
     private readonly objects: KeyObjectCache,
+    /** Whether the token enforces CKA_ALLOWED_MECHANISMS (see capabilities.ts). */
+    private readonly restrictMechanisms = false,
   ) {}
 
   async generateHmacKey(ref: KeyMaterialRef, spec: HmacKeySpec): Promise<void> {
@@ -25,7 +27,7 @@ export class HmacOps {
       this.device.mod.C_GenerateKey(
         s,
         { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN },
-        hmacKeyTemplate(spec, label, keyObjectId(ref.keyId, ref.version)),
+        hmacKeyTemplate(spec, label, keyObjectId(ref.keyId, ref.version), { restrict: this.restrictMechanisms }),
       ),
     );
     this.objects.set(ref, { secret: handle });

@@ -34,7 +34,7 @@ export class Pkcs11KeyStore implements KeyStore {
     readonly capabilities: ProbedCapabilities,
   ) {
     this.asym = new AsymmetricOps(device, this.objects, capabilities);
-    this.hmac = new HmacOps(device, this.objects);
+    this.hmac = new HmacOps(device, this.objects, capabilities.allowedMechanisms);
   }
 
   static open(id: string, opts: TokenOptions): Pkcs11KeyStore {

@@ -165,6 +165,26 @@ describe("non-exportability of every key spec", () => {
     }
   });
 
+  it("limits every private and HMAC key to the mechanisms p11kms uses (CKA_ALLOWED_MECHANISMS, enforced)", () => {
+    expect(t.store.capabilities.allowedMechanisms).toBe(true);
+    const all = () => [...inspect.objects(pkcs11js.CKO_PRIVATE_KEY), ...inspect.secretKeys()];
+    const handle = (spec: string, usage: string) => all().find((o) => o.label === keyLabel(created.get(`${spec}/${usage}`)!, 1))!.handle;
+    const allowed = (h: pkcs11js.Handle) => {
+      const v = inspect.mod.C_GetAttributeValue(inspect.session, h, [{ type: pkcs11js.CKA_ALLOWED_MECHANISMS }])[0]!.value!;
+      return Array.from({ length: v.length / 8 }, (_, i) => Number(v.readBigUInt64LE(8 * i))).sort((a, b) => a - b);
+    };
+    expect(allowed(handle("RSA_2048", "SIGN_VERIFY"))).toEqual([pkcs11js.CKM_RSA_PKCS, pkcs11js.CKM_RSA_PKCS_PSS].sort((a, b) => a - b));
+    expect(allowed(handle("RSA_2048", "ENCRYPT_DECRYPT"))).toEqual([pkcs11js.CKM_RSA_PKCS_OAEP, pkcs11js.CKM_RSA_X_509].sort((a, b) => a - b)); // "fallback" store
+    expect(allowed(handle("ECC_NIST_P384", "SIGN_VERIFY"))).toEqual([pkcs11js.CKM_ECDSA]);
+    expect(allowed(handle("ECC_NIST_EDWARDS25519", "SIGN_VERIFY"))).toEqual([0x1057]);
+    expect(allowed(handle("HMAC_384", "GENERATE_VERIFY_MAC"))).toEqual([pkcs11js.CKM_SHA384_HMAC]);
+    // The token refuses what the list leaves out: no PKCS#1 v1.5 decryption oracle, no HMAC with another hash.
+    const refused = (fn: () => void) => inspect.rv(fn);
+    expect(refused(() => inspect.mod.C_DecryptInit(inspect.session, { mechanism: pkcs11js.CKM_RSA_PKCS }, handle("RSA_2048", "ENCRYPT_DECRYPT")))).toBe(0x70);
+    expect(refused(() => inspect.mod.C_SignInit(inspect.session, { mechanism: pkcs11js.CKM_SHA256_HMAC }, handle("HMAC_384", "GENERATE_VERIFY_MAC")))).toBe(0x70);
+    expect(refused(() => inspect.mod.C_SignInit(inspect.session, { mechanism: pkcs11js.CKM_ECDSA }, handle("ECC_NIST_EDWARDS25519", "SIGN_VERIFY")))).toBe(0x70);
+  });
+
   it("public keys are token objects that can only verify or encrypt", () => {
     const publics = inspect.objects(pkcs11js.CKO_PUBLIC_KEY).filter((o) => o.label.startsWith("p11kms:"));
     expect(publics.length).toBe(SPECS.filter(([s]) => s.startsWith("RSA_") || s.startsWith("ECC_")).length);

@@ -171,6 +171,16 @@ describe("rsaOaepSha256Fallback: deny", () => {
     expect(await code(strict.decrypt({ ciphertextBlob: ct256, keyId, encryptionAlgorithm: "RSAES_OAEP_SHA_256" }))).toBe("UnsupportedOperationException");
     const ct1 = nodeEncrypt("RSA_2048", "RSAES_OAEP_SHA_1", Buffer.from("y"));
     expect((await strict.decrypt({ ciphertextBlob: ct1, keyId, encryptionAlgorithm: "RSAES_OAEP_SHA_1" })).plaintext.toString()).toBe("y");
+    // A key made while the fallback is denied may not do raw RSA at all, even once the fallback is allowed.
+    const strictKey = (await strict.createKey({ keySpec: "RSA_2048", keyUsage: "ENCRYPT_DECRYPT" })).keyId;
+    const pub = createPublicKey({ key: (await strict.getPublicKey({ keyId: strictKey })).publicKey, format: "der", type: "spki" });
+    const ct = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, Buffer.from("z"));
+    const allowed = Pkcs11KeyStore.open("default", { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 2, rsaOaepSha256Fallback: "allow" });
+    const lenient = new KmsService({ ...svc.deps, keyStores: new Map([["default", allowed]]) });
+    expect(await code(lenient.decrypt({ ciphertextBlob: ct, keyId: strictKey, encryptionAlgorithm: "RSAES_OAEP_SHA_256" }))).toBe("UnsupportedOperationException");
+    const ct1b = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha1" }, Buffer.from("w"));
+    expect((await lenient.decrypt({ ciphertextBlob: ct1b, keyId: strictKey, encryptionAlgorithm: "RSAES_OAEP_SHA_1" })).plaintext.toString()).toBe("w");
+    await allowed.close();
     await denied.close();
   });
 });
