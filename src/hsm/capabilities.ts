@@ -5,6 +5,7 @@ import type { KeySpec, RsaOaepSha256Path } from "../kms/types.js";
 import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, oaepMechanism, rsaBits } from "./mechanisms.js";
 import { mechanismList } from "./templates.js";
 
+/** keyStores[].rsaOaepSha256Fallback: "auto" allows the fallback on software tokens only. */
 export type OaepFallbackSetting = "auto" | "allow" | "deny";
 
 /** Capabilities plus what was learnt about the token, for the start-up log line. */

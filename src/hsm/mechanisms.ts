@@ -13,6 +13,7 @@ export const CKK_EC_EDWARDS = 0x40;
 export const CKM_AES_KEY_WRAP_KWP = 0x210a;
 export const CKZ_DATA_SPECIFIED = 1;
 
+/** The hashes the AWS algorithms use, by node:crypto name. */
 export type HashName = "sha1" | "sha256" | "sha384" | "sha512";
 
 interface HashInfo {
@@ -21,6 +22,7 @@ interface HashInfo {
   readonly bytes: number;
 }
 
+/** Each hash as PKCS#11 names it: digest mechanism, MGF1 variant, output length. */
 export const HASHES: Record<HashName, HashInfo> = {
   sha1: { ckm: pkcs11js.CKM_SHA_1, mgf: pkcs11js.CKG_MGF1_SHA1, bytes: 20 },
   sha256: { ckm: pkcs11js.CKM_SHA256, mgf: pkcs11js.CKG_MGF1_SHA256, bytes: 32 },
@@ -35,6 +37,7 @@ export type SigningScheme =
   | { kind: "ecdsa"; hash: HashName }
   | { kind: "eddsa" };
 
+/** The device scheme of an AWS signing algorithm (only those signingAlgorithmsFor can return). */
 export function signingScheme(alg: SigningAlgorithm): SigningScheme {
   const bits = /_SHA_(256|384|512)$/.exec(alg)?.[1];
   const hash = bits ? (`sha${bits}` as HashName) : undefined;
@@ -64,6 +67,7 @@ export function signingMechanism(scheme: SigningScheme): pkcs11js.Mechanism {
   }
 }
 
+/** CKM_RSA_PKCS_OAEP with MGF1 over the same hash and an empty label, as AWS's RSAES_OAEP_SHA_*. */
 export function oaepMechanism(hash: "sha1" | "sha256"): pkcs11js.Mechanism {
   const h = HASHES[hash];
   return {
@@ -72,6 +76,7 @@ export function oaepMechanism(hash: "sha1" | "sha256"): pkcs11js.Mechanism {
   };
 }
 
+/** Each AWS MAC algorithm's PKCS#11 mechanism and output length. */
 export const MAC_MECHANISMS: Record<MacAlgorithm, { ckm: number; bytes: number }> = {
   HMAC_SHA_224: { ckm: pkcs11js.CKM_SHA224_HMAC, bytes: 28 },
   HMAC_SHA_256: { ckm: pkcs11js.CKM_SHA256_HMAC, bytes: 32 },
@@ -89,6 +94,7 @@ export interface Curve {
   readonly fieldBytes: number;
 }
 
+/** The curve of every EC key spec. */
 export const CURVES: Record<Exclude<AsymmetricKeySpec, `RSA_${string}`>, Curve> = {
   ECC_NIST_P256: { oid: Buffer.from("06082a8648ce3d030107", "hex"), jwk: "P-256", fieldBytes: 32 },
   ECC_NIST_P384: { oid: Buffer.from("06052b81040022", "hex"), jwk: "P-384", fieldBytes: 48 },
@@ -97,6 +103,7 @@ export const CURVES: Record<Exclude<AsymmetricKeySpec, `RSA_${string}`>, Curve> 
   ECC_NIST_EDWARDS25519: { oid: Buffer.from("06032b6570", "hex"), jwk: "Ed25519", fieldBytes: 32 },
 };
 
+/** The modulus size of an RSA key spec; undefined for curves. */
 export function rsaBits(spec: AsymmetricKeySpec): number | undefined {
   const m = /^RSA_(\d+)$/.exec(spec);
   return m ? Number(m[1]) : undefined;

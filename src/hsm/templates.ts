@@ -99,6 +99,7 @@ function allowedFor(spec: AsymmetricKeySpec, usage: KeyUsage, policy: MechanismP
   return policy.rawRsa ? [pkcs11js.CKM_RSA_PKCS_OAEP, pkcs11js.CKM_RSA_X_509] : [pkcs11js.CKM_RSA_PKCS_OAEP];
 }
 
+/** Generation mechanism and the two halves' templates for C_GenerateKeyPair. */
 export interface KeyPairTemplates {
   readonly mechanism: pkcs11js.Mechanism;
   readonly publicKey: pkcs11js.Template;

@@ -20,6 +20,7 @@ import { dryRunStop, optionalEnum, requireBytes, validateGrantTokens } from "./v
 export const MAX_MESSAGE = 4096;
 export const MAX_SIGNATURE = 6144;
 
+/** GetPublicKey's answer: the key (as ARN), its DER SPKI, and what it may be used for. */
 export interface GetPublicKeyResult {
   keyId: string;
   publicKey: Buffer;
@@ -59,11 +60,14 @@ interface SignCommon {
   grantTokens?: readonly string[] | undefined;
   dryRun?: boolean | undefined;
 }
+/** Sign's request, as the wire gives it (strings are validated here, "" counts as absent). */
 export type SignRequest = SignCommon;
+/** Verify's request: Sign's fields plus the signature to check. */
 export interface VerifyRequest extends SignCommon {
   signature?: Uint8Array | undefined;
 }
 
+/** Sign: the private key signs on the device; ECDSA signatures come back DER-encoded, as AWS returns them. */
 export async function sign(
   deps: ServiceDeps,
   req: SignRequest,

@@ -7,6 +7,7 @@ import { seal } from "./sealing.js";
 import { DATA_KEY_PAIR_SPECS, isAsymmetricSpec, type DataKeyPairSpec, type EncryptionContext } from "./types.js";
 import { dryRunStop, optionalEnum, validateGrantTokens } from "./validate.js";
 
+/** GenerateDataKeyPair(WithoutPlaintext)'s request, as the wire gives it. */
 export interface GenerateDataKeyPairRequest {
   keyId?: string | undefined;
   keyPairSpec?: string | undefined;
@@ -14,6 +15,7 @@ export interface GenerateDataKeyPairRequest {
   grantTokens?: readonly string[] | undefined;
   dryRun?: boolean | undefined;
 }
+/** The pair: PKCS#8 private key (plaintext and sealed under the KMS key) and DER SPKI public key. */
 export interface GenerateDataKeyPairResult {
   privateKeyCiphertextBlob: Buffer;
   privateKeyPlaintext: Buffer;

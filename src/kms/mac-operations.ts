@@ -9,6 +9,7 @@ import { dryRunStop, optionalEnum, requireBytes, validateGrantTokens } from "./v
 export const MAX_MAC_MESSAGE = 4096;
 export const MAX_MAC = 6144;
 
+/** GenerateMac's request, as the wire gives it. */
 export interface GenerateMacRequest {
   keyId?: string | undefined;
   message?: Uint8Array | undefined;
@@ -16,10 +17,12 @@ export interface GenerateMacRequest {
   grantTokens?: readonly string[] | undefined;
   dryRun?: boolean | undefined;
 }
+/** VerifyMac's request: GenerateMac's fields plus the MAC to check. */
 export interface VerifyMacRequest extends GenerateMacRequest {
   mac?: Uint8Array | undefined;
 }
 
+/** GenerateMac: HMAC on the device with the key's one MAC algorithm. */
 export async function generateMac(
   deps: ServiceDeps,
   req: GenerateMacRequest,

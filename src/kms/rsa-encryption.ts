@@ -17,6 +17,7 @@ export const RSA_MAX_PLAINTEXT: Record<string, Partial<Record<EncryptionAlgorith
   RSA_4096: { RSAES_OAEP_SHA_1: 470, RSAES_OAEP_SHA_256: 446 },
 };
 
+/** RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256: the algorithms that select RSA instead of the envelope. */
 export function isRsaAlgorithm(alg: EncryptionAlgorithm | undefined): boolean {
   return alg === "RSAES_OAEP_SHA_1" || alg === "RSAES_OAEP_SHA_256";
 }
@@ -38,6 +39,7 @@ export async function encryptWith(
   return storeOf(deps, key).encryptRsa({ keyId: key.keyId, version: key.currentVersion }, algorithm, plaintext);
 }
 
+/** What a decryption found: the key that opened it, the plaintext (caller wipes it), the algorithm. */
 export interface Decrypted {
   readonly key: KeyRecord;
   readonly plaintext: Buffer;
