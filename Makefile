@@ -8,12 +8,12 @@ PROTO_SRC  := $(shell find proto -name '*.proto')
 GEN_STAMP  := src/gen/.stamp
 export SOFTHSM2_CONF := $(VAR)/softhsm2.conf
 
-.PHONY: help deps build generate run test check typecheck bench clean token
+.PHONY: help deps build generate run test check typecheck lint bench clean token
 
 help:
 	@echo "make run    install, build, create ./var token + store, start the daemon (127.0.0.1:50051)"
 	@echo "make test   install, build, run the whole test suite"
-	@echo "make check  typecheck + unit tests;  make bench  benchmarks;  make clean"
+	@echo "make check  typecheck, lint, unit tests;  make bench  benchmarks;  make clean"
 
 # Debian packages, installed only when a command is missing (CI and fresh machines have none of them).
 deps: node_modules/.installed
@@ -48,6 +48,9 @@ build: deps generate
 typecheck: deps generate
 	npx tsc -p tsconfig.json --noEmit
 
+lint: deps generate
+	npx eslint src test bench --max-warnings 0 --no-error-on-unmatched-pattern
+
 # The local token and PINs (random, mode 0600) under ./var, made once.
 token: build
 	@softhsm/init-token.sh $(VAR) p11kms >/dev/null
@@ -58,10 +61,10 @@ run: build token
 	@echo "AWS-compatible endpoint: http://127.0.0.1:4599 (access key in var/dev-access-key.json; see README)"
 	bin/p11kms serve --config $(VAR)/p11kms.yaml
 
-test: build typecheck
+test: build typecheck lint
 	npx vitest run
 
-check: typecheck
+check: typecheck lint
 	npx vitest run --project unit
 
 bench: build

@@ -21,6 +21,8 @@ export const ERROR_TABLE = {
   InvalidMarkerException: { grpc: status.INVALID_ARGUMENT, http: 400 },
   KeyUnavailableException: { grpc: status.UNAVAILABLE, http: 500 },
   KMSInternalException: { grpc: status.INTERNAL, http: 500 },
+  KMSInvalidMacException: { grpc: status.INVALID_ARGUMENT, http: 400 },
+  KMSInvalidSignatureException: { grpc: status.INVALID_ARGUMENT, http: 400 },
   KMSInvalidStateException: { grpc: status.FAILED_PRECONDITION, http: 400 },
   LimitExceededException: { grpc: status.RESOURCE_EXHAUSTED, http: 400 },
   NotFoundException: { grpc: status.NOT_FOUND, http: 400 },

@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import type { ServiceError } from "@grpc/grpc-js";
 import { collect, parseBlob, parseContext, parseIntArg, parseTag, type CliTag } from "./args.js";
+import { registerAsymmetricCommands } from "./asymmetric-commands.js";
 import { call, connect, errorType, type KmsClient } from "./client.js";
 import { registerEnvelopeCommands } from "./envelope-commands.js";
 import { awsKeyMetadata, b64, print } from "./output.js";
@@ -68,8 +69,8 @@ kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string
   (c) =>
     c
       .option("--description <text>")
-      .option("--key-spec <spec>", "SYMMETRIC_DEFAULT")
-      .option("--key-usage <usage>", "ENCRYPT_DECRYPT")
+      .option("--key-spec <spec>", "SYMMETRIC_DEFAULT, RSA_2048, ECC_NIST_P256, ECC_NIST_EDWARDS25519, HMAC_256, ...")
+      .option("--key-usage <usage>", "ENCRYPT_DECRYPT, SIGN_VERIFY or GENERATE_VERIFY_MAC")
       .option("--origin <origin>", "AWS_KMS")
       .addOption(new Option("--tags <tag>", "TagKey=k,TagValue=v (repeatable) or JSON list").argParser(parseTag)),
   async (c, o, t) => {
@@ -226,6 +227,8 @@ kms<{ numberOfBytes: number; customKeyStoreId?: string }>(
   (c) => c.addOption(new Option("--number-of-bytes <n>").argParser(parseIntArg).makeOptionMandatory()).option("--custom-key-store-id <id>"),
   async (c, o, t) => ({ Plaintext: b64((await call(c, c.generateRandom, { numberOfBytes: o.numberOfBytes, customKeyStoreId: o.customKeyStoreId ?? "" }, t)).plaintext) }),
 );
+
+registerAsymmetricCommands({ kms, grantOption, contextOption, toMap });
 
 function toMap(ctx: Record<string, string> | undefined): Map<string, string> {
   return new Map(Object.entries(ctx ?? {}));

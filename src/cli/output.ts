@@ -21,8 +21,12 @@ export function awsKeyMetadata(m: KeyMetadata | undefined): Record<string, unkno
     KeyManager: m.keyManager,
     CustomerMasterKeySpec: m.customerMasterKeySpec,
     KeySpec: m.keySpec,
-    EncryptionAlgorithms: m.encryptionAlgorithms,
+    // As the AWS CLI prints them: each algorithm list only for the keys it applies to.
+    ...(m.encryptionAlgorithms.length ? { EncryptionAlgorithms: m.encryptionAlgorithms } : {}),
+    ...(m.signingAlgorithms.length ? { SigningAlgorithms: m.signingAlgorithms } : {}),
+    ...(m.macAlgorithms.length ? { MacAlgorithms: m.macAlgorithms } : {}),
     MultiRegion: m.multiRegion,
+    ...(m.rsaOaepSha256Decryption ? { P11kmsRsaOaepSha256Decryption: m.rsaOaepSha256Decryption } : {}),
   };
 }
 

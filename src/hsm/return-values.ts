@@ -8,6 +8,8 @@ export const CKR = {
   FUNCTION_FAILED: 0x6,
   ARGUMENTS_BAD: 0x7,
   ATTRIBUTE_SENSITIVE: 0x11,
+  DATA_INVALID: 0x20,
+  DATA_LEN_RANGE: 0x21,
   DEVICE_ERROR: 0x30,
   DEVICE_MEMORY: 0x31,
   DEVICE_REMOVED: 0x32,
@@ -15,11 +17,16 @@ export const CKR = {
   ENCRYPTED_DATA_LEN_RANGE: 0x41,
   AEAD_DECRYPT_FAILED: 0x35,
   KEY_HANDLE_INVALID: 0x60,
+  KEY_NOT_WRAPPABLE: 0x69,
   KEY_UNEXTRACTABLE: 0x6a,
   OBJECT_HANDLE_INVALID: 0x82,
+  MECHANISM_INVALID: 0x70,
+  MECHANISM_PARAM_INVALID: 0x71,
   OPERATION_ACTIVE: 0x90,
   OPERATION_NOT_INITIALIZED: 0x91,
   SESSION_CLOSED: 0xb0,
+  SIGNATURE_INVALID: 0xc0,
+  SIGNATURE_LEN_RANGE: 0xc1,
   SESSION_HANDLE_INVALID: 0xb3,
   TOKEN_NOT_PRESENT: 0xe0,
   USER_ALREADY_LOGGED_IN: 0x100,
@@ -62,5 +69,24 @@ export function isGcmAuthFailure(rv: number | undefined): boolean {
     rv === CKR.ENCRYPTED_DATA_INVALID ||
     rv === CKR.ENCRYPTED_DATA_LEN_RANGE ||
     rv === CKR.AEAD_DECRYPT_FAILED
+  );
+}
+
+/** For C_Verify (signatures and MACs): the values that mean "does not verify", not "could not check". */
+export function isVerifyFailure(rv: number | undefined): boolean {
+  return rv === CKR.SIGNATURE_INVALID || rv === CKR.SIGNATURE_LEN_RANGE;
+}
+
+/**
+ * For RSA-OAEP decryption, the values that mean "this ciphertext does not decode". SoftHSM2 reports a bad
+ * OAEP padding as CKR_GENERAL_ERROR, like a bad GCM tag.
+ */
+export function isRsaDecryptFailure(rv: number | undefined): boolean {
+  return (
+    rv === CKR.GENERAL_ERROR ||
+    rv === CKR.DATA_INVALID ||
+    rv === CKR.DATA_LEN_RANGE ||
+    rv === CKR.ENCRYPTED_DATA_INVALID ||
+    rv === CKR.ENCRYPTED_DATA_LEN_RANGE
   );
 }

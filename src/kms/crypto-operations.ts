@@ -3,7 +3,8 @@ import { validateEncryptionContext } from "./encryption-context.js";
 import { KmsError, validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
 import { assertAlgorithm, assertUsable } from "./rules.js";
-import { open, seal } from "./sealing.js";
+import { decryptWith, encryptWith } from "./rsa-encryption.js";
+import { seal } from "./sealing.js";
 import {
   DATA_KEY_SPECS,
   ENCRYPTION_ALGORITHMS,
@@ -11,7 +12,7 @@ import {
   type EncryptionContext,
   type KeyRecord,
 } from "./types.js";
-import { optionalEnum, optionalInt, requireBytes, requireString, validateGrantTokens } from "./validate.js";
+import { dryRunStop, optionalEnum, optionalInt, requireBytes, requireString, validateGrantTokens } from "./validate.js";
 
 /** AWS limits: Encrypt takes 1–4096 bytes of plaintext; a ciphertext blob is 1–6144 bytes. */
 export const MAX_PLAINTEXT = 4096;
@@ -43,7 +44,7 @@ export async function encrypt(deps: ServiceDeps, req: EncryptRequest): Promise<E
   const key = await usableKey(deps, keyId);
   const algorithm = assertAlgorithm(key, requested);
   dryRunStop(req);
-  const ciphertextBlob = await seal(deps, key, plaintext, context);
+  const ciphertextBlob = await encryptWith(deps, key, algorithm, plaintext, context);
   return { ciphertextBlob, keyId: keyArn(deps.partition, key.keyId), encryptionAlgorithm: algorithm };
 }
 
@@ -65,16 +66,14 @@ export async function decrypt(deps: ServiceDeps, req: DecryptRequest): Promise<D
   const expected = req.keyId ? parseKeyId(deps.partition, req.keyId) : undefined;
   const requested = optionalEnum("EncryptionAlgorithm", req.encryptionAlgorithm, ENCRYPTION_ALGORITHMS);
   validateGrantTokens(req.grantTokens);
-  if (expected) await loadKey(deps, expected); // a KeyId that names no key is NotFoundException, as AWS
-  if (requested !== undefined && requested !== "SYMMETRIC_DEFAULT") {
-    throw new KmsError("IncorrectKeyException", `This ciphertext was not produced with ${requested}.`);
-  }
-  const { key, plaintext } = await open(deps, blob, context, expected);
+  // A KeyId that names no key is NotFoundException, as AWS.
+  const named = expected ? await loadKey(deps, expected) : undefined;
+  const { key, plaintext, algorithm } = await decryptWith(deps, blob, context, named, requested);
   if (req.dryRun) {
     plaintext.fill(0);
     dryRunStop(req);
   }
-  return { keyId: keyArn(deps.partition, key.keyId), plaintext, encryptionAlgorithm: "SYMMETRIC_DEFAULT" };
+  return { keyId: keyArn(deps.partition, key.keyId), plaintext, encryptionAlgorithm: algorithm };
 }
 
 export interface ReEncryptRequest {
@@ -110,21 +109,22 @@ export async function reEncrypt(deps: ServiceDeps, req: ReEncryptRequest): Promi
     ENCRYPTION_ALGORITHMS,
   );
   validateGrantTokens(req.grantTokens);
-  if (sourceExpected) await loadKey(deps, sourceExpected);
-  if (srcAlg !== undefined && srcAlg !== "SYMMETRIC_DEFAULT") {
-    throw new KmsError("IncorrectKeyException", `This ciphertext was not produced with ${srcAlg}.`);
-  }
+  const named = sourceExpected ? await loadKey(deps, sourceExpected) : undefined;
   const dest = await usableKey(deps, destId);
   const destinationEncryptionAlgorithm = assertAlgorithm(dest, dstAlg);
-  const { key: source, plaintext } = await open(deps, blob, sourceContext, sourceExpected);
+  const {
+    key: source,
+    plaintext,
+    algorithm: sourceEncryptionAlgorithm,
+  } = await decryptWith(deps, blob, sourceContext, named, srcAlg, "SourceKeyId");
   try {
     dryRunStop(req);
-    const ciphertextBlob = await seal(deps, dest, plaintext, destContext);
+    const ciphertextBlob = await encryptWith(deps, dest, destinationEncryptionAlgorithm, plaintext, destContext);
     return {
       ciphertextBlob,
       sourceKeyId: keyArn(deps.partition, source.keyId),
       keyId: keyArn(deps.partition, dest.keyId),
-      sourceEncryptionAlgorithm: "SYMMETRIC_DEFAULT",
+      sourceEncryptionAlgorithm,
       destinationEncryptionAlgorithm,
     };
   } finally {
@@ -195,10 +195,4 @@ function checkContext(ctx: EncryptionContext | undefined): EncryptionContext {
   const c = ctx ?? {};
   validateEncryptionContext(c);
   return c;
-}
-
-function dryRunStop(req: { dryRun?: boolean | undefined }): void {
-  if (req.dryRun) {
-    throw new KmsError("DryRunOperationException", "The request would have succeeded, but the DryRun flag is set.");
-  }
 }

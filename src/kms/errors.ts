@@ -18,6 +18,8 @@ export const KMS_ERROR_CODES = [
   "InvalidMarkerException",
   "KeyUnavailableException",
   "KMSInternalException",
+  "KMSInvalidMacException",
+  "KMSInvalidSignatureException",
   "KMSInvalidStateException",
   "LimitExceededException",
   "NotFoundException",

@@ -2,12 +2,14 @@ import { randomUUID } from "node:crypto";
 import { type ServiceDeps, loadKey } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
-import { allowedUsages, encryptionAlgorithmsFor } from "./rules.js";
+import { allowedUsages, encryptionAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor } from "./rules.js";
 import {
   KEY_SPECS,
   KEY_USAGES,
   ORIGINS,
   SUPPORTED_KEY_SPECS,
+  isAsymmetricSpec,
+  isHmacSpec,
   type KeyMetadata,
   type KeyRecord,
   type Tag,
@@ -49,9 +51,15 @@ export async function createKey(deps: ServiceDeps, req: CreateKeyRequest): Promi
     throw new KmsError("UnsupportedOperationException", `Origin ${origin} is not supported by this service yet.`);
   }
   if (req.multiRegion) throw new KmsError("UnsupportedOperationException", "Multi-Region keys are not supported.");
+  if (keyUsage === "KEY_AGREEMENT") {
+    throw new KmsError("UnsupportedOperationException", "KeyUsage KEY_AGREEMENT is not supported by this service yet.");
+  }
 
   const store = deps.keyStores.get(deps.defaultKeyStoreId);
   if (!store) throw new KmsError("KMSInternalException", "The default key store is not configured.");
+  if (!store.capabilities.keySpecs.includes(keySpec)) {
+    throw new KmsError("UnsupportedOperationException", `The key store '${store.id}' cannot create ${keySpec} keys (its device lacks the mechanisms).`);
+  }
   const now = deps.clock.now();
   const record: KeyRecord = {
     keyId: randomUUID(),
@@ -66,7 +74,10 @@ export async function createKey(deps: ServiceDeps, req: CreateKeyRequest): Promi
   };
   await deps.metadata.insertKey({ record, tags });
   try {
-    await store.generateAesKey({ keyId: record.keyId, version: 1 });
+    const ref = { keyId: record.keyId, version: 1 };
+    if (isAsymmetricSpec(keySpec)) await store.generateKeyPair(ref, keySpec, keyUsage);
+    else if (isHmacSpec(keySpec)) await store.generateHmacKey(ref, keySpec);
+    else await store.generateAesKey(ref);
   } catch (err) {
     // Nothing was acknowledged: undo the record so no half-made key remains.
     await deps.metadata.deleteKey(record.keyId).catch(() => undefined);
@@ -137,5 +148,11 @@ export function toMetadata(deps: ServiceDeps, k: KeyRecord): KeyMetadata {
     keyManager: "CUSTOMER",
     keySpec: k.keySpec,
     encryptionAlgorithms: encryptionAlgorithmsFor(k.keySpec, k.keyUsage),
+    signingAlgorithms: signingAlgorithmsFor(k.keySpec, k.keyUsage),
+    macAlgorithms: macAlgorithmsFor(k.keySpec, k.keyUsage),
+    rsaOaepSha256Decryption:
+      k.keySpec.startsWith("RSA_") && k.keyUsage === "ENCRYPT_DECRYPT"
+        ? (deps.keyStores.get(k.keyStoreId)?.capabilities.rsaOaepSha256 ?? "unsupported")
+        : undefined,
   };
 }

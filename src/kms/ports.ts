@@ -1,4 +1,16 @@
-import type { KeyRecord, KeyState, Tag } from "./types.js";
+import type {
+  AsymmetricKeySpec,
+  EncryptionAlgorithm,
+  HmacKeySpec,
+  KeyRecord,
+  KeySpec,
+  KeyState,
+  KeyUsage,
+  MacAlgorithm,
+  RsaOaepSha256Path,
+  SigningAlgorithm,
+  Tag,
+} from "./types.js";
 
 /** Where time comes from, so deadlines (deletion, rotation, expiry) are tested by moving a clock. */
 export interface Clock {
@@ -11,12 +23,57 @@ export interface KeyMaterialRef {
   readonly version: number;
 }
 
+/** What a key store's device can do, probed once when it is opened. */
+export interface KeyStoreCapabilities {
+  /** The key specs the device can generate and use. */
+  readonly keySpecs: readonly KeySpec[];
+  /** How RSAES_OAEP_SHA_256 decryption is done (configuration and device decide together). */
+  readonly rsaOaepSha256: RsaOaepSha256Path;
+}
+
+/**
+ * Asymmetric key pairs: the private key never leaves the device; the public key does (as DER
+ * SubjectPublicKeyInfo). Signatures are returned in the AWS encodings (DER for ECDSA).
+ */
+export interface AsymmetricKeyOperations {
+  /** Generates a key pair inside the device, its private half limited to `usage`. */
+  generateKeyPair(ref: KeyMaterialRef, spec: AsymmetricKeySpec, usage: KeyUsage): Promise<void>;
+  /** The public key as DER SubjectPublicKeyInfo. */
+  getPublicKey(ref: KeyMaterialRef): Promise<Buffer>;
+  /**
+   * Signs `input`: the message digest for every hash-then-sign algorithm (the caller hashes RAW messages),
+   * the message itself for ED25519_SHA_512 (pure Ed25519 hashes internally).
+   */
+  sign(ref: KeyMaterialRef, algorithm: SigningAlgorithm, input: Buffer): Promise<Buffer>;
+  /** Verifies on the device; false when the signature does not verify (malformed signatures included). */
+  verify(ref: KeyMaterialRef, algorithm: SigningAlgorithm, input: Buffer, signature: Buffer): Promise<boolean>;
+  /** RSAES-OAEP encryption with the public key. */
+  encryptRsa(ref: KeyMaterialRef, algorithm: EncryptionAlgorithm, plaintext: Buffer): Promise<Buffer>;
+  /** RSAES-OAEP decryption; a ciphertext that does not decode is InvalidCiphertextException. */
+  decryptRsa(ref: KeyMaterialRef, algorithm: EncryptionAlgorithm, ciphertext: Buffer): Promise<Buffer>;
+  /**
+   * A fresh key pair for a client (GenerateDataKeyPair): made by the device as session objects and
+   * returned as DER SPKI + PKCS#8. The caller seals the private key and wipes it.
+   */
+  generateDataKeyPair(spec: AsymmetricKeySpec): Promise<{ publicKey: Buffer; privateKey: Buffer }>;
+}
+
+/** HMAC keys (GENERATE_VERIFY_MAC). */
+export interface MacKeyOperations {
+  generateHmacKey(ref: KeyMaterialRef, spec: HmacKeySpec): Promise<void>;
+  generateMac(ref: KeyMaterialRef, algorithm: MacAlgorithm, message: Buffer): Promise<Buffer>;
+  /** Verifies on the device; false when the MAC does not match (any length). */
+  verifyMac(ref: KeyMaterialRef, algorithm: MacAlgorithm, message: Buffer, mac: Buffer): Promise<boolean>;
+}
+
 /**
  * A device that holds key material and runs operations with it (a PKCS#11 token). Material never crosses
- * this interface: only references, inputs and results do.
+ * this interface: only references, inputs and results do (GenerateDataKeyPair's fresh pair excepted: it
+ * is made for the client).
  */
-export interface KeyStore {
+export interface KeyStore extends AsymmetricKeyOperations, MacKeyOperations {
   readonly id: string;
+  readonly capabilities: KeyStoreCapabilities;
   /** Generates a new AES-256 key inside the device under `ref`. */
   generateAesKey(ref: KeyMaterialRef): Promise<void>;
   /** AES-256-GCM encryption on the device; returns ciphertext followed by the 16-byte tag. */

@@ -1,6 +1,9 @@
+import * as asym from "./asymmetric-operations.js";
 import * as crypto from "./crypto-operations.js";
+import * as pairs from "./data-key-pairs.js";
 import type { ServiceDeps } from "./deps.js";
 import * as keys from "./key-operations.js";
+import * as mac from "./mac-operations.js";
 
 /**
  * The service layer: one method per KMS operation, shared by every API facade. Methods take and return
@@ -20,4 +23,14 @@ export class KmsService {
   generateDataKeyWithoutPlaintext = (req: crypto.GenerateDataKeyRequest) =>
     crypto.generateDataKeyWithoutPlaintext(this.deps, req);
   generateRandom = (req: Parameters<typeof crypto.generateRandom>[1]) => crypto.generateRandom(this.deps, req);
+
+  getPublicKey = (req: Parameters<typeof asym.getPublicKey>[1]) => asym.getPublicKey(this.deps, req);
+  sign = (req: asym.SignRequest) => asym.sign(this.deps, req);
+  verify = (req: asym.VerifyRequest) => asym.verify(this.deps, req);
+  generateDataKeyPair = (req: pairs.GenerateDataKeyPairRequest) => pairs.generateDataKeyPair(this.deps, req);
+  generateDataKeyPairWithoutPlaintext = (req: pairs.GenerateDataKeyPairRequest) =>
+    pairs.generateDataKeyPairWithoutPlaintext(this.deps, req);
+
+  generateMac = (req: mac.GenerateMacRequest) => mac.generateMac(this.deps, req);
+  verifyMac = (req: mac.VerifyMacRequest) => mac.verifyMac(this.deps, req);
 }

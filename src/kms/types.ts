@@ -21,7 +21,32 @@ export const KEY_SPECS = [
   "SM2",
 ] as const;
 export type KeySpec = (typeof KEY_SPECS)[number];
-export const SUPPORTED_KEY_SPECS: readonly KeySpec[] = ["SYMMETRIC_DEFAULT"];
+/** SM2 needs a device with SM2 mechanisms (SoftHSM2 has none); everything else can be created. */
+export const SUPPORTED_KEY_SPECS: readonly KeySpec[] = KEY_SPECS.filter((s) => s !== "SM2");
+
+/** Key specs of asymmetric key pairs (the private key stays in the token, the public key is shared). */
+export const ASYMMETRIC_KEY_SPECS = [
+  "RSA_2048",
+  "RSA_3072",
+  "RSA_4096",
+  "ECC_NIST_P256",
+  "ECC_NIST_P384",
+  "ECC_NIST_P521",
+  "ECC_SECG_P256K1",
+  "ECC_NIST_EDWARDS25519",
+] as const satisfies readonly KeySpec[];
+export type AsymmetricKeySpec = (typeof ASYMMETRIC_KEY_SPECS)[number];
+
+export const HMAC_KEY_SPECS = ["HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512"] as const satisfies readonly KeySpec[];
+export type HmacKeySpec = (typeof HMAC_KEY_SPECS)[number];
+
+export function isAsymmetricSpec(spec: KeySpec): spec is AsymmetricKeySpec {
+  return (ASYMMETRIC_KEY_SPECS as readonly string[]).includes(spec);
+}
+
+export function isHmacSpec(spec: KeySpec): spec is HmacKeySpec {
+  return (HMAC_KEY_SPECS as readonly string[]).includes(spec);
+}
 
 export const KEY_USAGES = ["ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"] as const;
 export type KeyUsage = (typeof KEY_USAGES)[number];
@@ -43,6 +68,34 @@ export type Origin = (typeof ORIGINS)[number];
 
 export const ENCRYPTION_ALGORITHMS = ["SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"] as const;
 export type EncryptionAlgorithm = (typeof ENCRYPTION_ALGORITHMS)[number];
+
+/** Every signing algorithm AWS defines (ML-DSA and SM2 are not offered by this build). */
+export const SIGNING_ALGORITHMS = [
+  "RSASSA_PSS_SHA_256",
+  "RSASSA_PSS_SHA_384",
+  "RSASSA_PSS_SHA_512",
+  "RSASSA_PKCS1_V1_5_SHA_256",
+  "RSASSA_PKCS1_V1_5_SHA_384",
+  "RSASSA_PKCS1_V1_5_SHA_512",
+  "ECDSA_SHA_256",
+  "ECDSA_SHA_384",
+  "ECDSA_SHA_512",
+  "ED25519_SHA_512",
+  "ED25519_PH_SHA_512",
+  "ML_DSA_SHAKE_256",
+  "SM2DSA",
+] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+
+export const MESSAGE_TYPES = ["RAW", "DIGEST", "EXTERNAL_MU"] as const;
+export type MessageType = (typeof MESSAGE_TYPES)[number];
+
+export const MAC_ALGORITHMS = ["HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"] as const;
+export type MacAlgorithm = (typeof MAC_ALGORITHMS)[number];
+
+/** GenerateDataKeyPair's KeyPairSpec values; SM2 is refused (no device mechanism for it). */
+export const DATA_KEY_PAIR_SPECS = [...ASYMMETRIC_KEY_SPECS, "SM2"] as const;
+export type DataKeyPairSpec = (typeof DATA_KEY_PAIR_SPECS)[number];
 
 export const DATA_KEY_SPECS = ["AES_256", "AES_128"] as const;
 export type DataKeySpec = (typeof DATA_KEY_SPECS)[number];
@@ -90,5 +143,15 @@ export interface KeyMetadata {
   readonly keyManager: "CUSTOMER";
   readonly keySpec: KeySpec;
   readonly encryptionAlgorithms: readonly EncryptionAlgorithm[];
+  readonly signingAlgorithms: readonly SigningAlgorithm[];
+  readonly macAlgorithms: readonly MacAlgorithm[];
   readonly customKeyStoreId?: string | undefined;
+  /**
+   * p11kms extension, RSA ENCRYPT_DECRYPT keys only: how the key store decrypts RSAES_OAEP_SHA_256 —
+   * on the device, through the raw-RSA fallback, or not at all (see docs/asymmetric-keys.md).
+   */
+  readonly rsaOaepSha256Decryption?: RsaOaepSha256Path | undefined;
 }
+
+/** How a key store performs RSAES_OAEP_SHA_256 decryption. */
+export type RsaOaepSha256Path = "device" | "fallback" | "unsupported";

@@ -79,3 +79,10 @@ export function validateTags(tags: readonly Tag[] | undefined): Tag[] {
   }
   return tags.map((t) => ({ tagKey: t.tagKey, tagValue: t.tagValue }));
 }
+
+/** DryRun: every check has passed; AWS answers DryRunOperationException instead of doing the work. */
+export function dryRunStop(req: { dryRun?: boolean | undefined }): void {
+  if (req.dryRun) {
+    throw new KmsError("DryRunOperationException", "The request would have succeeded, but the DryRun flag is set.");
+  }
+}

@@ -98,6 +98,8 @@ describe("the wire protocol", () => {
     const unknown = await rawCall(d, { body: JSON.stringify({ NumberOfBytes: 8, Surprise: true }) });
     expect(unknown.json).toEqual({ __type: "ValidationException", message: expect.stringContaining("Surprise") });
     expect((await rawCall(d, { target: "TrentService.CreateKey", body: JSON.stringify({ Policy: "{}" }) })).json.__type).toBe("UnsupportedOperationException");
+    // Schemas built by extending another keep refusing unknown members.
+    expect((await rawCall(d, { target: "TrentService.Verify", body: JSON.stringify({ Bogus: 1 }) })).json.__type).toBe("ValidationException");
   });
 
   it("refuses GET, other paths and oversized bodies clearly", async () => {

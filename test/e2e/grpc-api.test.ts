@@ -101,7 +101,7 @@ describe("bad input always gets the named error", () => {
     ["ListKeys limit 0", () => rpcError(c, c.listKeys, ListKeysRequest.fromPartial({ limit: 0 })), status.INVALID_ARGUMENT, "ValidationException"],
     ["forged marker", () => rpcError(c, c.listKeys, ListKeysRequest.fromPartial({ marker: "abc" })), status.INVALID_ARGUMENT, "InvalidMarkerException"],
     ["unknown key spec", () => rpcError(c, c.createKey, CreateKeyRequest.fromPartial({ keySpec: "AES_256" })), status.INVALID_ARGUMENT, "ValidationException"],
-    ["key spec not built yet", () => rpcError(c, c.createKey, CreateKeyRequest.fromPartial({ keySpec: "ECC_NIST_P256", keyUsage: "SIGN_VERIFY" })), status.UNIMPLEMENTED, "UnsupportedOperationException"],
+    ["key spec without device support (SM2)", () => rpcError(c, c.createKey, CreateKeyRequest.fromPartial({ keySpec: "SM2", keyUsage: "SIGN_VERIFY" })), status.UNIMPLEMENTED, "UnsupportedOperationException"],
     ["51 tags", () => rpcError(c, c.createKey, CreateKeyRequest.fromPartial({ tags: Array.from({ length: 51 }, (_, i) => ({ tagKey: `k${i}`, tagValue: "" })) })), status.INVALID_ARGUMENT, "TagException"],
   ];
   for (const [name, call, grpcCode, type] of cases) {

@@ -24,7 +24,12 @@ export class TokenInspector {
 
   /** Every secret key object on the token, with its label. */
   secretKeys(): { handle: pkcs11js.Handle; label: string }[] {
-    this.mod.C_FindObjectsInit(this.session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }]);
+    return this.objects(pkcs11js.CKO_SECRET_KEY);
+  }
+
+  /** Every object of a class (CKO_SECRET_KEY, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY) on the token, with its label. */
+  objects(cls: number): { handle: pkcs11js.Handle; label: string }[] {
+    this.mod.C_FindObjectsInit(this.session, [{ type: pkcs11js.CKA_CLASS, value: cls }]);
     const handles = this.mod.C_FindObjects(this.session, 100_000);
     this.mod.C_FindObjectsFinal(this.session);
     return handles.map((handle) => ({

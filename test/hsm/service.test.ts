@@ -51,7 +51,9 @@ describe("CreateKey / DescribeKey / ListKeys", () => {
     const before = (await svc.listKeys({ limit: 1000 })).keys.length;
     const objectsBefore = new TokenInspector(token).secretKeys().length;
     expect(await code(svc.createKey({ keySpec: "AES_999" }))).toBe("ValidationException");
-    expect(await code(svc.createKey({ keySpec: "RSA_2048", keyUsage: "SIGN_VERIFY" }))).toBe("UnsupportedOperationException");
+    expect(await code(svc.createKey({ keySpec: "SM2", keyUsage: "SIGN_VERIFY" }))).toBe("UnsupportedOperationException");
+    expect(await code(svc.createKey({ keySpec: "ECC_NIST_P256", keyUsage: "KEY_AGREEMENT" }))).toBe("UnsupportedOperationException");
+    expect(await code(svc.createKey({ keySpec: "HMAC_256", keyUsage: "ENCRYPT_DECRYPT" }))).toBe("ValidationException");
     expect(await code(svc.createKey({ keyUsage: "SIGN_VERIFY" }))).toBe("ValidationException");
     expect(await code(svc.createKey({ origin: "EXTERNAL" }))).toBe("UnsupportedOperationException");
     expect(await code(svc.createKey({ description: "x".repeat(8193) }))).toBe("ValidationException");

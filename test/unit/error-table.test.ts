@@ -26,6 +26,8 @@ const GRPC: Record<KmsErrorCode, status> = {
   InvalidMarkerException: status.INVALID_ARGUMENT,
   KeyUnavailableException: status.UNAVAILABLE,
   KMSInternalException: status.INTERNAL,
+  KMSInvalidMacException: status.INVALID_ARGUMENT,
+  KMSInvalidSignatureException: status.INVALID_ARGUMENT,
   KMSInvalidStateException: status.FAILED_PRECONDITION,
   LimitExceededException: status.RESOURCE_EXHAUSTED,
   NotFoundException: status.NOT_FOUND,

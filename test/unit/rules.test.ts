@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { KmsError, type KmsErrorCode } from "../../src/kms/errors.js";
-import { allowedUsages, assertAlgorithm, assertUsable, encryptionAlgorithmsFor } from "../../src/kms/rules.js";
+import {
+  allowedUsages,
+  assertAlgorithm,
+  assertMacAlgorithm,
+  assertSigningAlgorithm,
+  assertUsable,
+  encryptionAlgorithmsFor,
+  macAlgorithmsFor,
+  signingAlgorithmsFor,
+} from "../../src/kms/rules.js";
 import { KEY_SPECS, KEY_STATES, type KeyRecord, type KeySpec, type KeyState, type KeyUsage } from "../../src/kms/types.js";
 
 const KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -182,5 +191,58 @@ describe("allowedUsages", () => {
   // ValidationException AWS gives. Marked it.fails so the suite stays green; remove .fails once fixed.
   it("ECC_SECG_P256K1 -> [SIGN_VERIFY] only, as AWS", () => {
     expect(allowedUsages("ECC_SECG_P256K1")).toEqual(["SIGN_VERIFY"]);
+  });
+});
+
+describe("signingAlgorithmsFor", () => {
+  const RSA = ["RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512", "RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512"];
+  it.each([
+    ["RSA_2048", "SIGN_VERIFY", RSA],
+    ["RSA_4096", "SIGN_VERIFY", RSA],
+    ["RSA_2048", "ENCRYPT_DECRYPT", []],
+    ["ECC_NIST_P256", "SIGN_VERIFY", ["ECDSA_SHA_256"]],
+    ["ECC_NIST_P384", "SIGN_VERIFY", ["ECDSA_SHA_384"]],
+    ["ECC_NIST_P521", "SIGN_VERIFY", ["ECDSA_SHA_512"]],
+    ["ECC_SECG_P256K1", "SIGN_VERIFY", ["ECDSA_SHA_256"]],
+    ["ECC_NIST_EDWARDS25519", "SIGN_VERIFY", ["ED25519_SHA_512"]],
+    ["ECC_NIST_P256", "KEY_AGREEMENT", []],
+    ["SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", []],
+    ["HMAC_256", "GENERATE_VERIFY_MAC", []],
+  ] as const)("%s / %s -> %j", (spec, usage, algs) => {
+    expect(signingAlgorithmsFor(spec, usage)).toEqual(algs);
+  });
+
+  it("assertSigningAlgorithm refuses an algorithm of another curve with InvalidKeyUsageException", () => {
+    const k = key({ keySpec: "ECC_NIST_P256", keyUsage: "SIGN_VERIFY" });
+    expect(() => assertSigningAlgorithm(k, "ECDSA_SHA_256")).not.toThrow();
+    expectKmsError(
+      () => assertSigningAlgorithm(k, "ECDSA_SHA_384"),
+      "InvalidKeyUsageException",
+      `SigningAlgorithm ECDSA_SHA_384 is not supported by key ${KEY_ID} (supported: ECDSA_SHA_256).`,
+    );
+  });
+});
+
+describe("macAlgorithmsFor", () => {
+  it.each([
+    ["HMAC_224", "HMAC_SHA_224"],
+    ["HMAC_256", "HMAC_SHA_256"],
+    ["HMAC_384", "HMAC_SHA_384"],
+    ["HMAC_512", "HMAC_SHA_512"],
+  ] as const)("%s -> [%s]", (spec, alg) => {
+    expect(macAlgorithmsFor(spec, "GENERATE_VERIFY_MAC")).toEqual([alg]);
+  });
+
+  it("is empty for every other key", () => {
+    expect(macAlgorithmsFor("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")).toEqual([]);
+    expect(macAlgorithmsFor("RSA_2048", "SIGN_VERIFY")).toEqual([]);
+  });
+
+  it("assertMacAlgorithm refuses another HMAC size with InvalidKeyUsageException", () => {
+    expectKmsError(
+      () => assertMacAlgorithm(key({ keySpec: "HMAC_256", keyUsage: "GENERATE_VERIFY_MAC" }), "HMAC_SHA_512"),
+      "InvalidKeyUsageException",
+      `MacAlgorithm HMAC_SHA_512 is not supported by key ${KEY_ID} (supported: HMAC_SHA_256).`,
+    );
   });
 });

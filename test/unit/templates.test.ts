@@ -1,6 +1,15 @@
 import pkcs11js from "pkcs11js";
 import { describe, expect, it } from "vitest";
-import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId, parseKeyLabel } from "../../src/hsm/templates.js";
+import {
+  QUARANTINE_PREFIX,
+  aes256KeyTemplate,
+  hmacKeyTemplate,
+  keyLabel,
+  keyObjectId,
+  keyPairTemplates,
+  mechanismList,
+  parseKeyLabel,
+} from "../../src/hsm/templates.js";
 
 const KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -97,5 +106,66 @@ describe("aes256KeyTemplate", () => {
 
   it("has exactly the 16 expected attributes", () => {
     expect(template).toHaveLength(16);
+  });
+});
+
+describe("key pair and HMAC templates", () => {
+  const id = keyObjectId(KEY_ID, 1);
+  const label = keyLabel(KEY_ID, 1);
+  const value = (t: pkcs11js.Template, type: number) => t.filter((a) => a.type === type).map((a) => a.value);
+  const mechs = (t: pkcs11js.Template) => {
+    const [v] = value(t, pkcs11js.CKA_ALLOWED_MECHANISMS) as Buffer[];
+    return v ? Array.from({ length: v.length / 8 }, (_, i) => Number(v.readBigUInt64LE(8 * i))) : undefined;
+  };
+
+  it("mechanismList encodes CK_ULONGs, 8 bytes little-endian", () => {
+    expect(mechanismList(0x9, 0x3).toString("hex")).toBe("0900000000000000" + "0300000000000000");
+  });
+
+  it.each([
+    ["RSA_2048", "SIGN_VERIFY", true, false],
+    ["RSA_4096", "ENCRYPT_DECRYPT", false, true],
+    ["ECC_NIST_P256", "SIGN_VERIFY", true, false],
+    ["ECC_NIST_EDWARDS25519", "SIGN_VERIFY", true, false],
+  ] as const)("%s %s: private half sensitive, unextractable, sign=%s decrypt=%s, no wrap/unwrap/derive", (spec, usage, sign, decrypt) => {
+    const t = keyPairTemplates(spec, usage, label, id, { restrict: true, rawRsa: false });
+    for (const [type, want] of [
+      [pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY],
+      [pkcs11js.CKA_TOKEN, true],
+      [pkcs11js.CKA_PRIVATE, true],
+      [pkcs11js.CKA_SENSITIVE, true],
+      [pkcs11js.CKA_EXTRACTABLE, false],
+      [pkcs11js.CKA_SIGN, sign],
+      [pkcs11js.CKA_DECRYPT, decrypt],
+      [pkcs11js.CKA_UNWRAP, false],
+      [pkcs11js.CKA_DERIVE, false],
+      [pkcs11js.CKA_LABEL, label],
+    ] as const) {
+      expect({ type, v: value(t.privateKey, type) }).toEqual({ type, v: [want] });
+    }
+    expect(value(t.publicKey, pkcs11js.CKA_VERIFY)).toEqual([sign]);
+    expect(value(t.publicKey, pkcs11js.CKA_ENCRYPT)).toEqual([decrypt]);
+    expect(value(t.publicKey, pkcs11js.CKA_WRAP)).toEqual([false]);
+    for (const half of [t.privateKey, t.publicKey]) {
+      const types = half.map((a) => a.type);
+      expect(new Set(types).size).toBe(types.length);
+    }
+  });
+
+  it("allows raw RSA on decryption keys only when the fallback is in use, and nothing when not restricting", () => {
+    expect(mechs(keyPairTemplates("RSA_2048", "ENCRYPT_DECRYPT", label, id, { restrict: true, rawRsa: false }).privateKey)).toEqual([pkcs11js.CKM_RSA_PKCS_OAEP]);
+    expect(mechs(keyPairTemplates("RSA_2048", "ENCRYPT_DECRYPT", label, id, { restrict: true, rawRsa: true }).privateKey)).toEqual([pkcs11js.CKM_RSA_PKCS_OAEP, pkcs11js.CKM_RSA_X_509]);
+    expect(mechs(keyPairTemplates("RSA_2048", "SIGN_VERIFY", label, id, { restrict: true, rawRsa: true }).privateKey)).toEqual([pkcs11js.CKM_RSA_PKCS, pkcs11js.CKM_RSA_PKCS_PSS]);
+    expect(mechs(keyPairTemplates("ECC_NIST_P521", "SIGN_VERIFY", label, id, { restrict: false, rawRsa: true }).privateKey)).toBeUndefined();
+  });
+
+  it("HMAC keys: a generic secret of the digest length, sign+verify, its own HMAC mechanism only", () => {
+    const t = hmacKeyTemplate("HMAC_224", label, id, { restrict: true });
+    expect(value(t, pkcs11js.CKA_KEY_TYPE)).toEqual([pkcs11js.CKK_GENERIC_SECRET]);
+    expect(value(t, pkcs11js.CKA_VALUE_LEN)).toEqual([28]);
+    expect([value(t, pkcs11js.CKA_SIGN), value(t, pkcs11js.CKA_VERIFY), value(t, pkcs11js.CKA_ENCRYPT)]).toEqual([[true], [true], [false]]);
+    expect([value(t, pkcs11js.CKA_SENSITIVE), value(t, pkcs11js.CKA_EXTRACTABLE)]).toEqual([[true], [false]]);
+    expect(mechs(t)).toEqual([pkcs11js.CKM_SHA224_HMAC]);
+    expect(mechs(hmacKeyTemplate("HMAC_512", label, id, { restrict: false }))).toBeUndefined();
   });
 });

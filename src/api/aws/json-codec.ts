@@ -69,7 +69,14 @@ export function keyMetadataJson(m: KeyMetadata): Record<string, unknown> {
     KeyManager: m.keyManager,
     CustomerMasterKeySpec: m.keySpec,
     KeySpec: m.keySpec,
-    EncryptionAlgorithms: m.encryptionAlgorithms,
+    // AWS lists only the algorithm families a key has.
+    ...nonEmpty("EncryptionAlgorithms", m.encryptionAlgorithms),
+    ...nonEmpty("SigningAlgorithms", m.signingAlgorithms),
+    ...nonEmpty("MacAlgorithms", m.macAlgorithms),
     MultiRegion: false,
   };
+}
+
+export function nonEmpty(name: string, list: readonly string[]): Record<string, readonly string[]> {
+  return list.length > 0 ? { [name]: list } : {};
 }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { KmsError } from "../../kms/errors.js";
 import type { KmsService } from "../../kms/service.js";
-import { b64, blob, bool, int, keyMetadataJson, shape, str, stringMap, strList } from "./json-codec.js";
+import { b64, blob, bool, int, keyMetadataJson, nonEmpty, shape, str, stringMap, strList } from "./json-codec.js";
 
 /**
  * Every operation of the AWS facade: request schema, call into the service, response shape. Adding an
@@ -30,6 +30,32 @@ const dataKeyArgs = (r: z.output<typeof dataKeyRequest>) => ({
   encryptionContext: r.EncryptionContext,
   numberOfBytes: r.NumberOfBytes,
   keySpec: r.KeySpec,
+  grantTokens: r.GrantTokens,
+  dryRun: r.DryRun,
+});
+
+const signRequest = shape({ KeyId: str, Message: blob, MessageType: str, SigningAlgorithm: str, GrantTokens: strList, DryRun: bool });
+const signArgs = (r: z.output<typeof signRequest>) => ({
+  keyId: r.KeyId,
+  message: r.Message,
+  messageType: r.MessageType,
+  signingAlgorithm: r.SigningAlgorithm,
+  grantTokens: r.GrantTokens,
+  dryRun: r.DryRun,
+});
+const macRequest = shape({ KeyId: str, Message: blob, MacAlgorithm: str, GrantTokens: strList, DryRun: bool });
+const macArgs = (r: z.output<typeof macRequest>) => ({
+  keyId: r.KeyId,
+  message: r.Message,
+  macAlgorithm: r.MacAlgorithm,
+  grantTokens: r.GrantTokens,
+  dryRun: r.DryRun,
+});
+const dataKeyPairRequest = shape({ KeyId: str, KeyPairSpec: str, EncryptionContext: stringMap, GrantTokens: strList, DryRun: bool });
+const dataKeyPairArgs = (r: z.output<typeof dataKeyPairRequest>) => ({
+  keyId: r.KeyId,
+  keyPairSpec: r.KeyPairSpec,
+  encryptionContext: r.EncryptionContext,
   grantTokens: r.GrantTokens,
   dryRun: r.DryRun,
 });
@@ -143,6 +169,53 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
   GenerateDataKeyWithoutPlaintext: op(dataKeyRequest, async (s, r) => {
     const res = await s.generateDataKeyWithoutPlaintext(dataKeyArgs(r));
     return { CiphertextBlob: b64(res.ciphertextBlob), KeyId: res.keyId };
+  }),
+  GetPublicKey: op(shape({ KeyId: str, GrantTokens: strList }), async (s, r) => {
+    const res = await s.getPublicKey({ keyId: r.KeyId, grantTokens: r.GrantTokens });
+    return {
+      KeyId: res.keyId,
+      PublicKey: b64(res.publicKey),
+      CustomerMasterKeySpec: res.keySpec,
+      KeySpec: res.keySpec,
+      KeyUsage: res.keyUsage,
+      ...nonEmpty("EncryptionAlgorithms", res.encryptionAlgorithms),
+      ...nonEmpty("SigningAlgorithms", res.signingAlgorithms),
+    };
+  }),
+  Sign: op(signRequest, async (s, r) => {
+    const res = await s.sign(signArgs(r));
+    return { KeyId: res.keyId, Signature: b64(res.signature), SigningAlgorithm: res.signingAlgorithm };
+  }),
+  Verify: op(signRequest.extend({ Signature: blob.optional() }), async (s, r) => {
+    const res = await s.verify({ ...signArgs(r), signature: r.Signature });
+    return { KeyId: res.keyId, SignatureValid: res.signatureValid, SigningAlgorithm: res.signingAlgorithm };
+  }),
+  GenerateMac: op(macRequest, async (s, r) => {
+    const res = await s.generateMac(macArgs(r));
+    return { Mac: b64(res.mac), MacAlgorithm: res.macAlgorithm, KeyId: res.keyId };
+  }),
+  VerifyMac: op(macRequest.extend({ Mac: blob.optional() }), async (s, r) => {
+    const res = await s.verifyMac({ ...macArgs(r), mac: r.Mac });
+    return { KeyId: res.keyId, MacValid: res.macValid, MacAlgorithm: res.macAlgorithm };
+  }),
+  GenerateDataKeyPair: op(dataKeyPairRequest, async (s, r) => {
+    const res = await s.generateDataKeyPair(dataKeyPairArgs(r));
+    return {
+      PrivateKeyCiphertextBlob: b64(res.privateKeyCiphertextBlob),
+      PrivateKeyPlaintext: b64(res.privateKeyPlaintext),
+      PublicKey: b64(res.publicKey),
+      KeyId: res.keyId,
+      KeyPairSpec: res.keyPairSpec,
+    };
+  }),
+  GenerateDataKeyPairWithoutPlaintext: op(dataKeyPairRequest, async (s, r) => {
+    const res = await s.generateDataKeyPairWithoutPlaintext(dataKeyPairArgs(r));
+    return {
+      PrivateKeyCiphertextBlob: b64(res.privateKeyCiphertextBlob),
+      PublicKey: b64(res.publicKey),
+      KeyId: res.keyId,
+      KeyPairSpec: res.keyPairSpec,
+    };
   }),
   GenerateRandom: op(shape({ NumberOfBytes: int, CustomKeyStoreId: str }), async (s, r) => ({
     Plaintext: b64((await s.generateRandom({ numberOfBytes: r.NumberOfBytes, customKeyStoreId: r.CustomKeyStoreId })).plaintext),

@@ -22,6 +22,9 @@ export function keyMetadataToProto(m: DomainKeyMetadata): KeyMetadata {
     customerMasterKeySpec: m.keySpec,
     encryptionAlgorithms: [...m.encryptionAlgorithms],
     multiRegion: false,
+    signingAlgorithms: [...m.signingAlgorithms],
+    macAlgorithms: [...m.macAlgorithms],
+    rsaOaepSha256Decryption: m.rsaOaepSha256Decryption ?? "",
   };
 }
 

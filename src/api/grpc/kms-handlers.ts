@@ -67,5 +67,19 @@ export function kmsHandlers(service: KmsService, log: Logger, metrics: Metrics, 
       service.generateDataKeyWithoutPlaintext({ ...r, encryptionContext: context(r.encryptionContext) }),
     ),
     generateRandom: unary("GenerateRandom", (r) => service.generateRandom(r)),
+    getPublicKey: unary("GetPublicKey", async (r) => {
+      const res = await service.getPublicKey(r);
+      return { ...res, customerMasterKeySpec: res.keySpec };
+    }),
+    sign: unary("Sign", (r) => service.sign(r)),
+    verify: unary("Verify", (r) => service.verify(r)),
+    generateMac: unary("GenerateMac", (r) => service.generateMac(r)),
+    verifyMac: unary("VerifyMac", (r) => service.verifyMac(r)),
+    generateDataKeyPair: unary("GenerateDataKeyPair", (r) =>
+      service.generateDataKeyPair({ ...r, encryptionContext: context(r.encryptionContext) }),
+    ),
+    generateDataKeyPairWithoutPlaintext: unary("GenerateDataKeyPairWithoutPlaintext", (r) =>
+      service.generateDataKeyPairWithoutPlaintext({ ...r, encryptionContext: context(r.encryptionContext) }),
+    ),
   };
 }

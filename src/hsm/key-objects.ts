@@ -1,0 +1,81 @@
+import pkcs11js from "pkcs11js";
+import type { KeyMaterialRef } from "../kms/ports.js";
+import { keyLabel, parseKeyLabel } from "./templates.js";
+
+/** The objects behind one backing key: a secret key (AES, HMAC), or a private/public key pair. */
+export interface KeyObjects {
+  secret?: pkcs11js.Handle;
+  privateKey?: pkcs11js.Handle;
+  publicKey?: pkcs11js.Handle;
+  /** DER SPKI, read once from the public key object (public keys never change). */
+  spki?: Buffer;
+}
+
+const CLASSES = [
+  [pkcs11js.CKO_SECRET_KEY, "secret"],
+  [pkcs11js.CKO_PRIVATE_KEY, "privateKey"],
+  [pkcs11js.CKO_PUBLIC_KEY, "publicKey"],
+] as const;
+
+/**
+ * Handles of p11kms's objects by label, found once at open. SoftHSM2's C_FindObjects scans every object on
+ * the token, so searching per request would make latency grow with the number of keys.
+ */
+export class KeyObjectCache {
+  private readonly byLabel = new Map<string, KeyObjects>();
+
+  /** Reads the label of every key object once and keeps the handles of p11kms's objects. */
+  scan(mod: pkcs11js.PKCS11, session: pkcs11js.Handle): void {
+    for (const [cls, slot] of CLASSES) {
+      mod.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: cls }]);
+      try {
+        for (let batch = mod.C_FindObjects(session, 1024); batch.length > 0; batch = mod.C_FindObjects(session, 1024)) {
+          for (const h of batch) {
+            const [attr] = mod.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_LABEL }]);
+            const label = attr?.value?.toString("utf8") ?? "";
+            if (parseKeyLabel(label)) this.entry(label)[slot] = h;
+          }
+        }
+      } finally {
+        mod.C_FindObjectsFinal(session);
+      }
+    }
+  }
+
+  get(ref: KeyMaterialRef): KeyObjects | undefined {
+    return this.byLabel.get(keyLabel(ref.keyId, ref.version));
+  }
+
+  has(ref: KeyMaterialRef): boolean {
+    return this.byLabel.has(keyLabel(ref.keyId, ref.version));
+  }
+
+  set(ref: KeyMaterialRef, objects: KeyObjects): void {
+    this.byLabel.set(keyLabel(ref.keyId, ref.version), objects);
+  }
+
+  /** Usable material: a secret key, or both halves of a pair (verification needs the public key object). */
+  isComplete(ref: KeyMaterialRef): boolean {
+    const o = this.get(ref);
+    return o !== undefined && (o.secret !== undefined || (o.privateKey !== undefined && o.publicKey !== undefined));
+  }
+
+  delete(ref: KeyMaterialRef): void {
+    this.byLabel.delete(keyLabel(ref.keyId, ref.version));
+  }
+
+  refs(): KeyMaterialRef[] {
+    return [...this.byLabel.keys()].map((l) => parseKeyLabel(l)!);
+  }
+
+  private entry(label: string): KeyObjects {
+    let e = this.byLabel.get(label);
+    if (!e) this.byLabel.set(label, (e = {}));
+    return e;
+  }
+}
+
+/** Every handle of a backing key (for destroy and quarantine). */
+export function handlesOf(o: KeyObjects): pkcs11js.Handle[] {
+  return [o.secret, o.privateKey, o.publicKey].filter((h): h is pkcs11js.Handle => h !== undefined);
+}
