@@ -1,7 +1,7 @@
 import { createReadStream, statSync } from "node:fs";
-import type { Readable, Writable } from "node:stream";
+import type { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { Envelope } from "../envelope/envelope.js";
+import type { Envelope } from "../envelope/envelope.js";
 import { atomicOutput } from "./atomic-output.js";
 import { progress } from "./progress.js";
 
@@ -25,7 +25,7 @@ export async function decryptFile(o: FileCommandOptions): Promise<void> {
   await run(o.output, 0o600, "decrypting", size, (out, bar) => pipeline(input, bar, o.envelope.decryptStream({ expectedContext: o.context }), out));
 }
 
-async function run(output: string, mode: number, label: string, size: number | undefined, body: (out: Writable, bar: import("node:stream").Transform) => Promise<void>): Promise<void> {
+async function run(output: string, mode: number, label: string, size: number | undefined, body: (out: Writable, bar: Transform) => Promise<void>): Promise<void> {
   const bar = progress(label, size);
   try {
     if (output === "-") {
