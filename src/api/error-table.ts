@@ -9,11 +9,13 @@ import type { KmsErrorCode } from "../kms/errors.js";
 export const ERROR_TABLE = {
   AccessDeniedException: { grpc: status.PERMISSION_DENIED, http: 400 },
   AlreadyExistsException: { grpc: status.ALREADY_EXISTS, http: 400 },
+  CustomKeyStoreInvalidStateException: { grpc: status.FAILED_PRECONDITION, http: 400 },
   CustomKeyStoreNotFoundException: { grpc: status.NOT_FOUND, http: 400 },
   DependencyTimeoutException: { grpc: status.UNAVAILABLE, http: 503 },
   DisabledException: { grpc: status.FAILED_PRECONDITION, http: 400 },
   DryRunOperationException: { grpc: status.ABORTED, http: 412 },
   IncorrectKeyException: { grpc: status.INVALID_ARGUMENT, http: 400 },
+  InvalidAliasNameException: { grpc: status.INVALID_ARGUMENT, http: 400 },
   InvalidArnException: { grpc: status.INVALID_ARGUMENT, http: 400 },
   InvalidCiphertextException: { grpc: status.INVALID_ARGUMENT, http: 400 },
   InvalidGrantTokenException: { grpc: status.INVALID_ARGUMENT, http: 400 },

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { type ServiceDeps, loadKey, storeOf } from "./deps.js";
+import { type ServiceDeps, checkUsable, loadKey, storeOf } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
-import { assertEnabled, assertSigningAlgorithm, assertUsable, encryptionAlgorithmsFor, signingAlgorithmsFor } from "./rules.js";
+import { assertSigningAlgorithm, encryptionAlgorithmsFor, signingAlgorithmsFor } from "./rules.js";
 import {
   MESSAGE_TYPES,
   SIGNING_ALGORITHMS,
@@ -35,10 +35,10 @@ export async function getPublicKey(
   deps: ServiceDeps,
   req: { keyId?: string | undefined; grantTokens?: readonly string[] | undefined },
 ): Promise<GetPublicKeyResult> {
-  const keyId = parseKeyId(deps.partition, req.keyId);
+  const keyId = parseKeyId(deps.partition, req.keyId, "KeyId", { aliases: true });
   validateGrantTokens(req.grantTokens);
   const key = await loadKey(deps, keyId);
-  assertEnabled(key);
+  checkUsable(deps, key, undefined, "GetPublicKey");
   if (!isAsymmetricSpec(key.keySpec)) {
     throw new KmsError("UnsupportedOperationException", `Key ${key.keyId} (${key.keySpec}) has no public key.`);
   }
@@ -72,7 +72,7 @@ export async function sign(
   deps: ServiceDeps,
   req: SignRequest,
 ): Promise<{ keyId: string; signature: Buffer; signingAlgorithm: SigningAlgorithm }> {
-  const { key, algorithm, input } = await prepare(deps, req);
+  const { key, algorithm, input } = await prepare(deps, req, "Sign");
   dryRunStop(req);
   const signature = await storeOf(deps, key).sign(ref(key), algorithm, input);
   return { keyId: keyArn(deps.partition, key.keyId), signature, signingAlgorithm: algorithm };
@@ -84,7 +84,7 @@ export async function verify(
   req: VerifyRequest,
 ): Promise<{ keyId: string; signatureValid: true; signingAlgorithm: SigningAlgorithm }> {
   const signature = requireBytes("Signature", req.signature, 1, MAX_SIGNATURE);
-  const { key, algorithm, input } = await prepare(deps, req);
+  const { key, algorithm, input } = await prepare(deps, req, "Verify");
   dryRunStop(req);
   if (!(await storeOf(deps, key).verify(ref(key), algorithm, input, signature))) {
     throw new KmsError("KMSInvalidSignatureException", "The signature verification failed.");
@@ -96,15 +96,16 @@ export async function verify(
 async function prepare(
   deps: ServiceDeps,
   req: SignCommon,
+  operation: "Sign" | "Verify",
 ): Promise<{ key: KeyRecord; algorithm: SigningAlgorithm; input: Buffer }> {
-  const keyId = parseKeyId(deps.partition, req.keyId);
+  const keyId = parseKeyId(deps.partition, req.keyId, "KeyId", { aliases: true });
   const message = requireBytes("Message", req.message, 1, MAX_MESSAGE);
   const messageType = optionalEnum("MessageType", req.messageType, MESSAGE_TYPES) ?? "RAW";
   const algorithm = optionalEnum("SigningAlgorithm", req.signingAlgorithm, SIGNING_ALGORITHMS);
   if (!algorithm) throw validation("SigningAlgorithm is required.");
   validateGrantTokens(req.grantTokens);
   const key = await loadKey(deps, keyId);
-  assertUsable(key, "SIGN_VERIFY");
+  checkUsable(deps, key, "SIGN_VERIFY", operation);
   assertSigningAlgorithm(key, algorithm);
   return { key, algorithm, input: signingInput(algorithm, messageType, message) };
 }

@@ -1,8 +1,9 @@
-import { type ServiceDeps, loadKey, storeOf } from "./deps.js";
+import { type ServiceDeps, checkUsable, loadKey, storeOf } from "./deps.js";
 import { validateEncryptionContext } from "./encryption-context.js";
-import { KmsError, validation } from "./errors.js";
+import { validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
-import { assertAlgorithm, assertUsable } from "./rules.js";
+import { connectedStore } from "./key-store-operations.js";
+import { assertAlgorithm } from "./rules.js";
 import { decryptWith, encryptWith } from "./rsa-encryption.js";
 import { seal } from "./sealing.js";
 import {
@@ -12,7 +13,7 @@ import {
   type EncryptionContext,
   type KeyRecord,
 } from "./types.js";
-import { dryRunStop, optionalEnum, optionalInt, requireBytes, requireString, validateGrantTokens } from "./validate.js";
+import { dryRunStop, optionalEnum, optionalInt, requireBytes, validateGrantTokens } from "./validate.js";
 
 /** AWS limits: Encrypt takes 1–4096 bytes of plaintext; a ciphertext blob is 1–6144 bytes. */
 export const MAX_PLAINTEXT = 4096;
@@ -36,12 +37,12 @@ export interface EncryptResult {
 }
 
 export async function encrypt(deps: ServiceDeps, req: EncryptRequest): Promise<EncryptResult> {
-  const keyId = parseKeyId(deps.partition, req.keyId);
+  const keyId = parseKeyId(deps.partition, req.keyId, "KeyId", ALIASES);
   const plaintext = requireBytes("Plaintext", req.plaintext, 1, MAX_PLAINTEXT);
   const context = checkContext(req.encryptionContext);
   const requested = optionalEnum("EncryptionAlgorithm", req.encryptionAlgorithm, ENCRYPTION_ALGORITHMS);
   validateGrantTokens(req.grantTokens);
-  const key = await usableKey(deps, keyId);
+  const key = await usableKey(deps, keyId, "Encrypt");
   const algorithm = assertAlgorithm(key, requested);
   dryRunStop(req);
   const ciphertextBlob = await encryptWith(deps, key, algorithm, plaintext, context);
@@ -63,7 +64,7 @@ export interface DecryptResult {
 export async function decrypt(deps: ServiceDeps, req: DecryptRequest): Promise<DecryptResult> {
   const blob = requireBytes("CiphertextBlob", req.ciphertextBlob, 1, MAX_CIPHERTEXT_BLOB);
   const context = checkContext(req.encryptionContext);
-  const expected = req.keyId ? parseKeyId(deps.partition, req.keyId) : undefined;
+  const expected = req.keyId ? parseKeyId(deps.partition, req.keyId, "KeyId", ALIASES) : undefined;
   const requested = optionalEnum("EncryptionAlgorithm", req.encryptionAlgorithm, ENCRYPTION_ALGORITHMS);
   validateGrantTokens(req.grantTokens);
   // A KeyId that names no key is NotFoundException, as AWS.
@@ -100,8 +101,8 @@ export async function reEncrypt(deps: ServiceDeps, req: ReEncryptRequest): Promi
   const blob = requireBytes("CiphertextBlob", req.ciphertextBlob, 1, MAX_CIPHERTEXT_BLOB);
   const sourceContext = checkContext(req.sourceEncryptionContext);
   const destContext = checkContext(req.destinationEncryptionContext);
-  const sourceExpected = req.sourceKeyId ? parseKeyId(deps.partition, req.sourceKeyId, "SourceKeyId") : undefined;
-  const destId = parseKeyId(deps.partition, req.destinationKeyId, "DestinationKeyId");
+  const sourceExpected = req.sourceKeyId ? parseKeyId(deps.partition, req.sourceKeyId, "SourceKeyId", ALIASES) : undefined;
+  const destId = parseKeyId(deps.partition, req.destinationKeyId, "DestinationKeyId", ALIASES);
   const srcAlg = optionalEnum("SourceEncryptionAlgorithm", req.sourceEncryptionAlgorithm, ENCRYPTION_ALGORITHMS);
   const dstAlg = optionalEnum(
     "DestinationEncryptionAlgorithm",
@@ -110,7 +111,7 @@ export async function reEncrypt(deps: ServiceDeps, req: ReEncryptRequest): Promi
   );
   validateGrantTokens(req.grantTokens);
   const named = sourceExpected ? await loadKey(deps, sourceExpected) : undefined;
-  const dest = await usableKey(deps, destId);
+  const dest = await usableKey(deps, destId, "ReEncrypt");
   const destinationEncryptionAlgorithm = assertAlgorithm(dest, dstAlg);
   const {
     key: source,
@@ -146,7 +147,7 @@ export interface GenerateDataKeyResult {
 
 /** GenerateDataKey: the data key comes from the device RNG and is sealed under the KMS key. */
 export async function generateDataKey(deps: ServiceDeps, req: GenerateDataKeyRequest): Promise<GenerateDataKeyResult> {
-  const keyId = parseKeyId(deps.partition, req.keyId);
+  const keyId = parseKeyId(deps.partition, req.keyId, "KeyId", ALIASES);
   const context = checkContext(req.encryptionContext);
   const spec = optionalEnum("KeySpec", req.keySpec, DATA_KEY_SPECS);
   const count = optionalInt("NumberOfBytes", req.numberOfBytes, 1, 1024);
@@ -154,7 +155,7 @@ export async function generateDataKey(deps: ServiceDeps, req: GenerateDataKeyReq
     throw validation("Specify exactly one of KeySpec or NumberOfBytes.");
   }
   validateGrantTokens(req.grantTokens);
-  const key = await usableKey(deps, keyId);
+  const key = await usableKey(deps, keyId, "GenerateDataKey");
   assertAlgorithm(key, "SYMMETRIC_DEFAULT");
   dryRunStop(req);
   const length = count ?? (spec === "AES_128" ? 16 : 32);
@@ -179,15 +180,15 @@ export async function generateRandom(
 ): Promise<{ plaintext: Buffer }> {
   const count = optionalInt("NumberOfBytes", req.numberOfBytes, 1, 1024);
   if (count === undefined) throw validation("NumberOfBytes is required.");
-  const storeId = req.customKeyStoreId ? requireString("CustomKeyStoreId", req.customKeyStoreId, 1, 64) : undefined;
-  const store = deps.keyStores.get(storeId ?? deps.defaultKeyStoreId);
-  if (!store) throw new KmsError("CustomKeyStoreNotFoundException", `Key store '${storeId}' does not exist.`);
-  return { plaintext: await store.generateRandom(count) };
+  return { plaintext: await connectedStore(deps, req.customKeyStoreId || undefined).generateRandom(count) };
 }
 
-async function usableKey(deps: ServiceDeps, keyId: string): Promise<KeyRecord> {
+/** Where AWS accepts a key id, key ARN, alias name or alias ARN. */
+const ALIASES = { aliases: true };
+
+async function usableKey(deps: ServiceDeps, keyId: string, operation: string): Promise<KeyRecord> {
   const key = await loadKey(deps, keyId);
-  assertUsable(key, "ENCRYPT_DECRYPT");
+  checkUsable(deps, key, "ENCRYPT_DECRYPT", operation);
   return key;
 }
 

@@ -1,8 +1,8 @@
 import { validateEncryptionContext } from "./encryption-context.js";
-import { type ServiceDeps, loadKey, storeOf } from "./deps.js";
+import { type ServiceDeps, checkUsable, loadKey, storeOf } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
-import { assertAlgorithm, assertUsable } from "./rules.js";
+import { assertAlgorithm } from "./rules.js";
 import { seal } from "./sealing.js";
 import { DATA_KEY_PAIR_SPECS, isAsymmetricSpec, type DataKeyPairSpec, type EncryptionContext } from "./types.js";
 import { dryRunStop, optionalEnum, validateGrantTokens } from "./validate.js";
@@ -29,14 +29,14 @@ export interface GenerateDataKeyPairResult {
  * named symmetric KMS key, so Decrypt with that key returns it; the public key is DER SPKI.
  */
 export async function generateDataKeyPair(deps: ServiceDeps, req: GenerateDataKeyPairRequest): Promise<GenerateDataKeyPairResult> {
-  const keyId = parseKeyId(deps.partition, req.keyId);
+  const keyId = parseKeyId(deps.partition, req.keyId, "KeyId", { aliases: true });
   const spec = optionalEnum("KeyPairSpec", req.keyPairSpec, DATA_KEY_PAIR_SPECS);
   if (!spec) throw validation("KeyPairSpec is required.");
   const context = req.encryptionContext ?? {};
   validateEncryptionContext(context);
   validateGrantTokens(req.grantTokens);
   const key = await loadKey(deps, keyId);
-  assertUsable(key, "ENCRYPT_DECRYPT");
+  checkUsable(deps, key, "ENCRYPT_DECRYPT", "GenerateDataKeyPair");
   assertAlgorithm(key, "SYMMETRIC_DEFAULT"); // the private key is sealed with a symmetric KMS key only
   const store = storeOf(deps, key);
   if (!isAsymmetricSpec(spec) || !store.capabilities.keySpecs.includes(spec)) {

@@ -1,29 +1,90 @@
 import { KmsError } from "./errors.js";
-import type { Partition } from "./key-ids.js";
+import { isAliasName, type Partition } from "./key-ids.js";
+import type { KeyStoreConnections } from "./key-store-connections.js";
 import type { Clock, KeyStore, MetadataStore } from "./ports.js";
-import type { KeyRecord } from "./types.js";
+import { assertUsable } from "./rules.js";
+import type { KeyRecord, KeyUsage } from "./types.js";
+
+/**
+ * Lifecycle events the daemon turns into log lines and metrics. The domain only reports them; every
+ * method must be cheap and must not throw.
+ */
+export interface LifecycleEvents {
+  /** A request tried to use a key that is pending deletion: someone still depends on a key being deleted. */
+  pendingDeletionUse(e: { keyId: string; operation: string; deletionDate: Date | undefined }): void;
+  keyDeleted(e: { keyId: string; keyStoreId: string; versions: number }): void;
+  keyRotated(e: { keyId: string; version: number; rotationType: "AUTOMATIC" | "ON_DEMAND" }): void;
+  /** A due job (deletion or rotation) could not run now and will be retried. */
+  jobDeferred(e: { keyId: string; job: "deletion" | "rotation"; reason: string; err?: unknown }): void;
+}
 
 /** What every operation needs: the ports, plus the partition ARNs are minted in. */
 export interface ServiceDeps {
   readonly metadata: MetadataStore;
+  /**
+   * The key stores that are connected right now. A configured store that is disconnected (or failed) is
+   * absent, and its keys read as Unavailable; {@link ServiceDeps.connections} knows about every store.
+   */
   readonly keyStores: ReadonlyMap<string, KeyStore>;
   /** The store new keys go to when the request names none. */
   readonly defaultKeyStoreId: string;
   readonly clock: Clock;
   readonly partition: Partition;
+  readonly events?: LifecycleEvents | undefined;
+  /** Connection management of the configured key stores (absent in tests that build bare deps). */
+  readonly connections?: KeyStoreConnections | undefined;
 }
 
-/** Loads a visible key (a key still being created does not exist yet for clients). */
-export async function loadKey(deps: ServiceDeps, keyId: string): Promise<KeyRecord> {
+/**
+ * Loads a visible key by key id, or by alias name where the caller parsed one (key ids are UUIDs, alias
+ * names start with `alias/`). A key still being created, or already deleted, does not exist for clients.
+ * The state is the effective one: a key of a disconnected key store reads Unavailable.
+ */
+export async function loadKey(deps: ServiceDeps, keyIdOrAlias: string): Promise<KeyRecord> {
+  let keyId = keyIdOrAlias;
+  if (isAliasName(keyIdOrAlias)) {
+    const alias = await deps.metadata.getAlias(keyIdOrAlias);
+    if (!alias) throw new KmsError("NotFoundException", `Alias ${aliasArnOf(deps, keyIdOrAlias)} is not found.`);
+    keyId = alias.targetKeyId;
+  }
   const key = await deps.metadata.getKey(keyId);
-  if (!key || key.keyState === "Creating") throw new KmsError("NotFoundException", `Key '${keyId}' does not exist.`);
+  if (!key || key.keyState === "Creating" || key.deletedAt) {
+    throw new KmsError("NotFoundException", `Key '${keyIdOrAlias}' does not exist.`);
+  }
+  return effective(deps, key);
+}
+
+/**
+ * The state clients see: Enabled or Disabled keys of a key store that is not connected are Unavailable
+ * (as AWS shows keys of a disconnected custom key store); the stored state returns on reconnection.
+ */
+export function effective(deps: ServiceDeps, key: KeyRecord): KeyRecord {
+  if ((key.keyState === "Enabled" || key.keyState === "Disabled") && !deps.keyStores.has(key.keyStoreId)) {
+    return { ...key, keyState: "Unavailable", storedState: key.keyState };
+  }
   return key;
+}
+
+/**
+ * The one shared usability check of cryptographic operations, with the pending-deletion alarm: a key
+ * pending deletion is refused as AWS refuses it, and the attempt is reported, because it means someone
+ * still depends on a key that is about to be destroyed.
+ */
+export function checkUsable(deps: ServiceDeps, key: KeyRecord, usage: KeyUsage | undefined, operation: string): void {
+  if (key.keyState === "PendingDeletion") {
+    deps.events?.pendingDeletionUse({ keyId: key.keyId, operation, deletionDate: key.deletionDate });
+  }
+  assertUsable(key, usage);
 }
 
 export function storeOf(deps: ServiceDeps, key: KeyRecord): KeyStore {
   const store = deps.keyStores.get(key.keyStoreId);
   if (!store) {
-    throw new KmsError("KMSInvalidStateException", `The key store of key ${key.keyId} is not configured.`);
+    throw new KmsError("KMSInvalidStateException", `The key store of key ${key.keyId} is not connected.`);
   }
   return store;
+}
+
+function aliasArnOf(deps: ServiceDeps, aliasName: string): string {
+  return `arn:aws:kms:${deps.partition.region}:${deps.partition.accountId}:${aliasName}`;
 }

@@ -6,11 +6,13 @@
 export const KMS_ERROR_CODES = [
   "AccessDeniedException",
   "AlreadyExistsException",
+  "CustomKeyStoreInvalidStateException",
   "CustomKeyStoreNotFoundException",
   "DependencyTimeoutException",
   "DisabledException",
   "DryRunOperationException",
   "IncorrectKeyException",
+  "InvalidAliasNameException",
   "InvalidArnException",
   "InvalidCiphertextException",
   "InvalidGrantTokenException",

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type ServiceDeps, loadKey } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
+import { connectedStore } from "./key-store-operations.js";
 import { allowedUsages, encryptionAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor } from "./rules.js";
 import {
   KEY_SPECS,
@@ -25,6 +26,8 @@ export interface CreateKeyRequest {
   origin?: string | undefined;
   multiRegion?: boolean | undefined;
   tags?: readonly Tag[] | undefined;
+  /** The key store (configured `keyStores[].id`) to create the key in; the default store when absent. */
+  customKeyStoreId?: string | undefined;
 }
 
 /**
@@ -55,8 +58,7 @@ export async function createKey(deps: ServiceDeps, req: CreateKeyRequest): Promi
     throw new KmsError("UnsupportedOperationException", "KeyUsage KEY_AGREEMENT is not supported by this service yet.");
   }
 
-  const store = deps.keyStores.get(deps.defaultKeyStoreId);
-  if (!store) throw new KmsError("KMSInternalException", "The default key store is not configured.");
+  const store = connectedStore(deps, req.customKeyStoreId);
   if (!store.capabilities.keySpecs.includes(keySpec)) {
     throw new KmsError("UnsupportedOperationException", `The key store '${store.id}' cannot create ${keySpec} keys (its device lacks the mechanisms).`);
   }
@@ -91,7 +93,7 @@ export async function describeKey(
   deps: ServiceDeps,
   req: { keyId?: string | undefined; grantTokens?: readonly string[] | undefined },
 ): Promise<KeyMetadata> {
-  const keyId = parseKeyId(deps.partition, req.keyId);
+  const keyId = parseKeyId(deps.partition, req.keyId, "KeyId", { aliases: true });
   validateGrantTokens(req.grantTokens);
   return toMetadata(deps, await loadKey(deps, keyId));
 }
@@ -150,6 +152,7 @@ export function toMetadata(deps: ServiceDeps, k: KeyRecord): KeyMetadata {
     encryptionAlgorithms: encryptionAlgorithmsFor(k.keySpec, k.keyUsage),
     signingAlgorithms: signingAlgorithmsFor(k.keySpec, k.keyUsage),
     macAlgorithms: macAlgorithmsFor(k.keySpec, k.keyUsage),
+    customKeyStoreId: k.keyStoreId,
     rsaOaepSha256Decryption:
       k.keySpec.startsWith("RSA_") && k.keyUsage === "ENCRYPT_DECRYPT"
         ? (deps.keyStores.get(k.keyStoreId)?.capabilities.rsaOaepSha256 ?? "unsupported")

@@ -1,7 +1,7 @@
-import { type ServiceDeps, loadKey, storeOf } from "./deps.js";
+import { type ServiceDeps, checkUsable, loadKey, storeOf } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
-import { assertMacAlgorithm, assertUsable } from "./rules.js";
+import { assertMacAlgorithm } from "./rules.js";
 import { MAC_ALGORITHMS, type KeyRecord, type MacAlgorithm } from "./types.js";
 import { dryRunStop, optionalEnum, requireBytes, validateGrantTokens } from "./validate.js";
 
@@ -27,7 +27,7 @@ export async function generateMac(
   deps: ServiceDeps,
   req: GenerateMacRequest,
 ): Promise<{ mac: Buffer; macAlgorithm: MacAlgorithm; keyId: string }> {
-  const { key, algorithm, message } = await prepare(deps, req);
+  const { key, algorithm, message } = await prepare(deps, req, "GenerateMac");
   dryRunStop(req);
   const mac = await storeOf(deps, key).generateMac(ref(key), algorithm, message);
   return { mac, macAlgorithm: algorithm, keyId: keyArn(deps.partition, key.keyId) };
@@ -39,7 +39,7 @@ export async function verifyMac(
   req: VerifyMacRequest,
 ): Promise<{ keyId: string; macValid: true; macAlgorithm: MacAlgorithm }> {
   const mac = requireBytes("Mac", req.mac, 1, MAX_MAC);
-  const { key, algorithm, message } = await prepare(deps, req);
+  const { key, algorithm, message } = await prepare(deps, req, "VerifyMac");
   dryRunStop(req);
   if (!(await storeOf(deps, key).verifyMac(ref(key), algorithm, message, mac))) {
     throw new KmsError("KMSInvalidMacException", "The MAC verification failed.");
@@ -50,14 +50,15 @@ export async function verifyMac(
 async function prepare(
   deps: ServiceDeps,
   req: GenerateMacRequest,
+  operation: string,
 ): Promise<{ key: KeyRecord; algorithm: MacAlgorithm; message: Buffer }> {
-  const keyId = parseKeyId(deps.partition, req.keyId);
+  const keyId = parseKeyId(deps.partition, req.keyId, "KeyId", { aliases: true });
   const message = requireBytes("Message", req.message, 1, MAX_MAC_MESSAGE);
   const algorithm = optionalEnum("MacAlgorithm", req.macAlgorithm, MAC_ALGORITHMS);
   if (!algorithm) throw validation("MacAlgorithm is required.");
   validateGrantTokens(req.grantTokens);
   const key = await loadKey(deps, keyId);
-  assertUsable(key, "GENERATE_VERIFY_MAC");
+  checkUsable(deps, key, "GENERATE_VERIFY_MAC", operation);
   assertMacAlgorithm(key, algorithm);
   return { key, algorithm, message };
 }

@@ -1,4 +1,5 @@
 import type {
+  AliasRecord,
   AsymmetricKeySpec,
   EncryptionAlgorithm,
   HmacKeySpec,
@@ -7,9 +8,12 @@ import type {
   KeyState,
   KeyUsage,
   MacAlgorithm,
+  RotationSchedule,
+  RotationType,
   RsaOaepSha256Path,
   SigningAlgorithm,
   Tag,
+  VersionRecord,
 } from "./types.js";
 
 /** Where time comes from, so deadlines (deletion, rotation, expiry) are tested by moving a clock. */
@@ -102,16 +106,83 @@ export interface NewKey {
  * Durable key metadata. Every method is atomic on its own; implementations are async so that a networked
  * store (PostgreSQL) can fill the same interface as the embedded SQLite one.
  */
-export interface MetadataStore {
+export interface MetadataStore extends LifecycleMetadata, AliasMetadata, RotationMetadata, KeyStoreMetadata {
   /** Inserts the record (normally in state Creating), its first version and its tags, atomically. */
   insertKey(key: NewKey): Promise<void>;
   getKey(keyId: string): Promise<KeyRecord | undefined>;
-  /** Keys ordered by key id, strictly after `afterKeyId`; Creating keys included only when asked. */
-  listKeys(opts: { afterKeyId?: string | undefined; limit: number; includeCreating?: boolean }): Promise<KeyRecord[]>;
+  /**
+   * Keys ordered by key id, strictly after `afterKeyId`; Creating keys and tombstones of deleted keys
+   * included only when asked (start-up reconciliation asks).
+   */
+  listKeys(opts: { afterKeyId?: string | undefined; limit: number; includeCreating?: boolean; includeDeleted?: boolean }): Promise<KeyRecord[]>;
   /** Compare-and-set of the state; returns false when the key was not in `from`. */
   updateKeyState(keyId: string, from: KeyState, to: KeyState): Promise<boolean>;
   /** Removes a key that never became visible (an aborted creation). */
   deleteKey(keyId: string): Promise<void>;
   getTags(keyId: string): Promise<Tag[]>;
   close(): Promise<void>;
+}
+
+/** State changes, deletion, descriptions and tags of keys. */
+export interface LifecycleMetadata {
+  /**
+   * Compare-and-set of the state that also sets (or, with undefined, clears) the deletion date; false
+   * when the key was not in `from` (a concurrent change won).
+   */
+  transitionKey(keyId: string, from: KeyState, to: KeyState, deletionDate: Date | undefined): Promise<boolean>;
+  /**
+   * Turns a key pending deletion whose deletion date is at or before `at` into a tombstone, and removes its
+   * aliases and rotation schedule, atomically. False when it is no longer due (cancelled meanwhile).
+   */
+  markDeleted(keyId: string, at: Date): Promise<boolean>;
+  /** Keys pending deletion whose deletion date is at or before `now`, oldest deadline first. */
+  dueDeletions(now: Date, limit: number): Promise<KeyRecord[]>;
+  updateDescription(keyId: string, description: string): Promise<void>;
+  /** Adds or overwrites tags; false (and nothing written) when the key would end up with more than `max`. */
+  putTags(keyId: string, tags: readonly Tag[], max: number): Promise<boolean>;
+  removeTags(keyId: string, tagKeys: readonly string[]): Promise<void>;
+  /** Tags ordered by key, strictly after `afterTagKey` (ListResourceTags pages). */
+  listTags(keyId: string, opts: { afterTagKey?: string | undefined; limit: number }): Promise<Tag[]>;
+}
+
+/** Aliases: unique names, each pointing at one key. */
+export interface AliasMetadata {
+  /** Inserts the alias unless the name exists or the key already has `maxPerKey` aliases. */
+  insertAlias(alias: AliasRecord, maxPerKey: number): Promise<"ok" | "exists" | "limit">;
+  getAlias(aliasName: string): Promise<AliasRecord | undefined>;
+  /** Repoints an existing alias; false when it does not exist (or the new key is at `maxPerKey`). */
+  retargetAlias(aliasName: string, targetKeyId: string, at: Date, maxPerKey: number): Promise<"ok" | "missing" | "limit">;
+  deleteAlias(aliasName: string): Promise<boolean>;
+  /** Aliases ordered by name, strictly after `afterName`, optionally only those of one key. */
+  listAliases(opts: { keyId?: string | undefined; afterName?: string | undefined; limit: number }): Promise<AliasRecord[]>;
+}
+
+/** Key versions and automatic rotation schedules. */
+export interface RotationMetadata {
+  getRotation(keyId: string): Promise<RotationSchedule | undefined>;
+  /** Enables (or changes) automatic rotation, or disables it with undefined. */
+  setRotation(keyId: string, schedule: RotationSchedule | undefined): Promise<void>;
+  /**
+   * Records a new version and makes it current, atomically, only if the key's current version is still
+   * `fromVersion` (compare-and-set: two rotations of one key cannot both win). `nextRotationDate`, when
+   * given, advances the schedule in the same transaction so a scheduled rotation happens exactly once.
+   */
+  addVersion(keyId: string, fromVersion: number, version: VersionRecord, nextRotationDate?: Date): Promise<boolean>;
+  listVersions(keyId: string, opts: { afterVersion: number; limit: number }): Promise<VersionRecord[]>;
+  countVersions(keyId: string, type: RotationType): Promise<number>;
+  /** Schedules due at or before `now` of keys that are Enabled and not deleted, in these key stores. */
+  dueRotations(now: Date, keyStoreIds: readonly string[]): Promise<RotationSchedule[]>;
+}
+
+/** What is remembered about each configured key store: when it was first seen, whether it should connect. */
+export interface KeyStoreRecord {
+  readonly keyStoreId: string;
+  readonly creationDate: Date;
+  /** False after DisconnectCustomKeyStore: the store stays disconnected across restarts until connected. */
+  readonly connect: boolean;
+}
+
+export interface KeyStoreMetadata {
+  getKeyStores(): Promise<KeyStoreRecord[]>;
+  putKeyStore(record: KeyStoreRecord): Promise<void>;
 }

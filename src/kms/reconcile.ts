@@ -7,6 +7,8 @@ export interface ReconcileReport {
   quarantined: KeyMaterialRef[];
   /** Records whose material is missing: marked Unavailable. */
   missingMaterial: string[];
+  /** Tombstones of deleted keys whose token objects were still present (a crash mid-deletion): destroyed. */
+  finishedDeletions: string[];
 }
 
 export interface ReconcileLog {
@@ -23,13 +25,25 @@ export async function reconcile(
   stores: ReadonlyMap<string, KeyStore>,
   log: ReconcileLog,
 ): Promise<ReconcileReport> {
-  const report: ReconcileReport = { abortedCreations: [], quarantined: [], missingMaterial: [] };
+  const report: ReconcileReport = { abortedCreations: [], quarantined: [], missingMaterial: [], finishedDeletions: [] };
   const known = new Map<string, number>(); // keyId -> current version, for keys that stay
+  const present = new Set<string>(); // keyIds with objects on some connected store
+  for (const store of stores.values()) for (const ref of await store.inventory()) present.add(ref.keyId);
 
-  for (let after: string | undefined, page; (page = await metadata.listKeys({ afterKeyId: after, limit: 500, includeCreating: true })).length > 0; ) {
+  const listing = { limit: 500, includeCreating: true, includeDeleted: true };
+  for (let after: string | undefined, page; (page = await metadata.listKeys({ ...listing, afterKeyId: after })).length > 0; ) {
     after = page[page.length - 1]!.keyId;
     for (const key of page) {
       const store = stores.get(key.keyStoreId);
+      if (key.deletedAt) {
+        // The reaper marks the record deleted first, then destroys: finish what a crash interrupted.
+        if (store && present.has(key.keyId)) {
+          for (let v = 1; v <= key.currentVersion; v++) await store.destroyKey({ keyId: key.keyId, version: v });
+          report.finishedDeletions.push(key.keyId);
+          log.warn({ keyId: key.keyId }, "finished destroying the token objects of a deleted key");
+        }
+        continue;
+      }
       if (key.keyState === "Creating") {
         await store?.destroyKey({ keyId: key.keyId, version: key.currentVersion });
         await metadata.deleteKey(key.keyId);

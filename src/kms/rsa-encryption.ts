@@ -1,6 +1,6 @@
-import { type ServiceDeps, storeOf } from "./deps.js";
+import { type ServiceDeps, checkUsable, storeOf } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
-import { assertAlgorithm, assertUsable } from "./rules.js";
+import { assertAlgorithm } from "./rules.js";
 import { open, seal } from "./sealing.js";
 import type { EncryptionAlgorithm, EncryptionContext, KeyRecord } from "./types.js";
 
@@ -59,16 +59,17 @@ export async function decryptWith(
   requested: EncryptionAlgorithm | undefined,
   keyField = "KeyId",
 ): Promise<Decrypted> {
+  const operation = keyField === "SourceKeyId" ? "ReEncrypt" : "Decrypt";
   if (!isRsaAlgorithm(requested)) {
     if (named && named.keySpec !== "SYMMETRIC_DEFAULT") {
-      assertUsable(named, "ENCRYPT_DECRYPT");
+      checkUsable(deps, named, "ENCRYPT_DECRYPT", operation);
       assertAlgorithm(named, requested ?? "SYMMETRIC_DEFAULT");
     }
-    const { key, plaintext } = await open(deps, blob, context, named?.keyId);
+    const { key, plaintext } = await open(deps, blob, context, named?.keyId, operation);
     return { key, plaintext, algorithm: "SYMMETRIC_DEFAULT" };
   }
   if (!named) throw validation(`${keyField} is required to decrypt with ${requested}.`);
-  assertUsable(named, "ENCRYPT_DECRYPT");
+  checkUsable(deps, named, "ENCRYPT_DECRYPT", operation);
   const algorithm = assertAlgorithm(named, requested);
   noContext(context);
   const plaintext = await storeOf(deps, named).decryptRsa({ keyId: named.keyId, version: named.currentVersion }, algorithm, blob);

@@ -5,9 +5,9 @@ import type { EncryptionAlgorithm, KeyRecord, KeySpec, KeyUsage, MacAlgorithm, S
  * The one place that decides whether a key may be used for an operation. Every cryptographic operation
  * calls {@link assertUsable}; the state errors are the ones AWS KMS returns.
  */
-export function assertUsable(key: KeyRecord, usage: KeyUsage): void {
+export function assertUsable(key: KeyRecord, usage?: KeyUsage): void {
   assertEnabled(key);
-  if (key.keyUsage !== usage) {
+  if (usage !== undefined && key.keyUsage !== usage) {
     throw new KmsError(
       "InvalidKeyUsageException",
       `Key ${key.keyId} has KeyUsage ${key.keyUsage}; this operation needs ${usage}.`,

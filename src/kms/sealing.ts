@@ -1,8 +1,7 @@
 import { encodeHeader, IV_BYTES, invalidCiphertext, parseBlob } from "./ciphertext.js";
-import { type ServiceDeps, storeOf } from "./deps.js";
+import { type ServiceDeps, checkUsable, effective, storeOf } from "./deps.js";
 import { encodeEncryptionContext } from "./encryption-context.js";
 import { KmsError } from "./errors.js";
-import { assertUsable } from "./rules.js";
 import type { EncryptionContext, KeyRecord } from "./types.js";
 
 /**
@@ -40,14 +39,16 @@ export async function open(
   blob: Buffer,
   context: EncryptionContext,
   expectedKeyId: string | undefined,
+  operation = "Decrypt",
 ): Promise<Opened> {
   const parsed = parseBlob(blob);
   if (expectedKeyId !== undefined && parsed.keyId !== expectedKeyId) {
     throw new KmsError("IncorrectKeyException", "The ciphertext was not encrypted under the KMS key that was specified.");
   }
-  const key = await deps.metadata.getKey(parsed.keyId);
-  if (!key || key.keyState === "Creating") throw invalidCiphertext();
-  assertUsable(key, "ENCRYPT_DECRYPT");
+  const stored = await deps.metadata.getKey(parsed.keyId);
+  if (!stored || stored.keyState === "Creating" || stored.deletedAt) throw invalidCiphertext();
+  const key = effective(deps, stored);
+  checkUsable(deps, key, "ENCRYPT_DECRYPT", operation);
   if (key.keySpec !== "SYMMETRIC_DEFAULT" || parsed.version < 1 || parsed.version > key.currentVersion) {
     throw invalidCiphertext();
   }

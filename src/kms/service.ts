@@ -1,9 +1,16 @@
+import * as aliases from "./alias-operations.js";
 import * as asym from "./asymmetric-operations.js";
 import * as crypto from "./crypto-operations.js";
 import * as pairs from "./data-key-pairs.js";
 import type { ServiceDeps } from "./deps.js";
 import * as keys from "./key-operations.js";
+import * as stores from "./key-store-operations.js";
 import * as mac from "./mac-operations.js";
+import * as rotation from "./rotation-operations.js";
+import * as states from "./state-operations.js";
+import * as tags from "./tag-operations.js";
+
+type Req<F extends (deps: ServiceDeps, req: never) => unknown> = Parameters<F>[1];
 
 /**
  * The service layer: one method per KMS operation, shared by every API facade. Methods take and return
@@ -33,4 +40,29 @@ export class KmsService {
 
   generateMac = (req: mac.GenerateMacRequest) => mac.generateMac(this.deps, req);
   verifyMac = (req: mac.VerifyMacRequest) => mac.verifyMac(this.deps, req);
+
+  createAlias = (req: Req<typeof aliases.createAlias>) => aliases.createAlias(this.deps, req);
+  updateAlias = (req: Req<typeof aliases.updateAlias>) => aliases.updateAlias(this.deps, req);
+  deleteAlias = (req: Req<typeof aliases.deleteAlias>) => aliases.deleteAlias(this.deps, req);
+  listAliases = (req: Req<typeof aliases.listAliases>) => aliases.listAliases(this.deps, req);
+
+  enableKey = (req: Req<typeof states.enableKey>) => states.enableKey(this.deps, req);
+  disableKey = (req: Req<typeof states.disableKey>) => states.disableKey(this.deps, req);
+  scheduleKeyDeletion = (req: Req<typeof states.scheduleKeyDeletion>) => states.scheduleKeyDeletion(this.deps, req);
+  cancelKeyDeletion = (req: Req<typeof states.cancelKeyDeletion>) => states.cancelKeyDeletion(this.deps, req);
+
+  updateKeyDescription = (req: Req<typeof tags.updateKeyDescription>) => tags.updateKeyDescription(this.deps, req);
+  tagResource = (req: Req<typeof tags.tagResource>) => tags.tagResource(this.deps, req);
+  untagResource = (req: Req<typeof tags.untagResource>) => tags.untagResource(this.deps, req);
+  listResourceTags = (req: Req<typeof tags.listResourceTags>) => tags.listResourceTags(this.deps, req);
+
+  enableKeyRotation = (req: Req<typeof rotation.enableKeyRotation>) => rotation.enableKeyRotation(this.deps, req);
+  disableKeyRotation = (req: Req<typeof rotation.disableKeyRotation>) => rotation.disableKeyRotation(this.deps, req);
+  getKeyRotationStatus = (req: Req<typeof rotation.getKeyRotationStatus>) => rotation.getKeyRotationStatus(this.deps, req);
+  rotateKeyOnDemand = (req: Req<typeof rotation.rotateKeyOnDemand>) => rotation.rotateKeyOnDemand(this.deps, req);
+  listKeyRotations = (req: Req<typeof rotation.listKeyRotations>) => rotation.listKeyRotations(this.deps, req);
+
+  describeCustomKeyStores = (req: Req<typeof stores.describeCustomKeyStores>) => stores.describeCustomKeyStores(this.deps, req);
+  connectCustomKeyStore = (req: Req<typeof stores.connectCustomKeyStore>) => stores.connectCustomKeyStore(this.deps, req);
+  disconnectCustomKeyStore = (req: Req<typeof stores.disconnectCustomKeyStore>) => stores.disconnectCustomKeyStore(this.deps, req);
 }

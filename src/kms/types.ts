@@ -126,6 +126,41 @@ export interface KeyRecord {
   readonly deletionDate?: Date | undefined;
   /** The version new encryptions use. */
   readonly currentVersion: number;
+  /**
+   * Set once the deletion reaper has deleted the key: the record stays as a tombstone (so start-up
+   * reconciliation can finish destroying token objects after a crash) but is invisible to clients.
+   */
+  readonly deletedAt?: Date | undefined;
+  /**
+   * Set only on a key read as Unavailable because its key store is disconnected: the state stored in the
+   * database, which returns when the store is connected again (state changes compare against it).
+   */
+  readonly storedState?: KeyState | undefined;
+}
+
+/** An alias: a friendly name that points at one key and can be repointed (AWS CreateAlias/UpdateAlias). */
+export interface AliasRecord {
+  readonly aliasName: string;
+  readonly targetKeyId: string;
+  readonly creationDate: Date;
+  readonly lastUpdatedDate: Date;
+}
+
+/** How a backing-key version came to be (AWS ListKeyRotations' RotationType); absent for the first. */
+export type RotationType = "AUTOMATIC" | "ON_DEMAND";
+
+/** One backing-key version as the store records it. */
+export interface VersionRecord {
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly rotationType?: RotationType | undefined;
+}
+
+/** Automatic rotation of one key: present only while it is enabled. */
+export interface RotationSchedule {
+  readonly keyId: string;
+  readonly periodDays: number;
+  readonly nextRotationDate: Date;
 }
 
 /** What DescribeKey returns: the record plus what is derived from it (ARN, algorithms). */

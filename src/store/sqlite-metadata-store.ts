@@ -1,37 +1,20 @@
 import Database from "better-sqlite3";
 import type { MetadataStore, NewKey } from "../kms/ports.js";
-import type { KeyRecord, KeySpec, KeyState, KeyUsage, Origin, Tag } from "../kms/types.js";
+import type { KeyRecord, KeyState, Tag } from "../kms/types.js";
+import { SqliteLifecycleStore } from "./sqlite-lifecycle.js";
+import { type KeyRow, toRecord } from "./sqlite-rows.js";
 import { MIGRATIONS } from "./sqlite-schema.js";
-
-interface KeyRow {
-  key_id: string;
-  key_store_id: string;
-  description: string;
-  key_spec: string;
-  key_usage: string;
-  origin: string;
-  key_state: string;
-  creation_date: number;
-  deletion_date: number | null;
-  current_version: number;
-}
 
 /**
  * The embedded metadata store (SQLite through better-sqlite3). Synchronous underneath; the async surface is
  * the MetadataStore port's, so PostgreSQL can replace it. WAL with synchronous=FULL: a key acknowledged
  * to a client survives a power cut.
  */
-export class SqliteMetadataStore implements MetadataStore {
-  private readonly db: Database.Database;
+export class SqliteMetadataStore extends SqliteLifecycleStore implements MetadataStore {
   private readonly stmts;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = FULL");
-    this.db.pragma("foreign_keys = ON");
-    this.db.pragma("busy_timeout = 5000");
-    this.migrate();
+    super(openDatabase(path));
     this.stmts = {
       insertKey: this.db.prepare(
         `INSERT INTO keys (key_id, key_store_id, description, key_spec, key_usage, origin, key_state,
@@ -43,9 +26,11 @@ export class SqliteMetadataStore implements MetadataStore {
       insertTag: this.db.prepare(`INSERT INTO tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)`),
       getKey: this.db.prepare<[string], KeyRow>(`SELECT * FROM keys WHERE key_id = ?`),
       listKeys: this.db.prepare<[string, number], KeyRow>(
-        `SELECT * FROM keys WHERE key_id > ? AND key_state <> 'Creating' ORDER BY key_id LIMIT ?`,
+        `SELECT * FROM keys WHERE key_id > ? AND key_state <> 'Creating' AND deleted_at IS NULL ORDER BY key_id LIMIT ?`,
       ),
-      listAllKeys: this.db.prepare<[string, number], KeyRow>(`SELECT * FROM keys WHERE key_id > ? ORDER BY key_id LIMIT ?`),
+      listAllKeys: this.db.prepare<[string, number, number], KeyRow>(
+        `SELECT * FROM keys WHERE key_id > ? AND (deleted_at IS NULL OR ?) ORDER BY key_id LIMIT ?`,
+      ),
       setState: this.db.prepare(`UPDATE keys SET key_state = ? WHERE key_id = ? AND key_state = ?`),
       deleteKey: this.db.prepare(`DELETE FROM keys WHERE key_id = ?`),
       getTags: this.db.prepare<[string], { tag_key: string; tag_value: string }>(
@@ -78,9 +63,12 @@ export class SqliteMetadataStore implements MetadataStore {
     return row ? toRecord(row) : undefined;
   }
 
-  async listKeys(opts: { afterKeyId?: string | undefined; limit: number; includeCreating?: boolean }): Promise<KeyRecord[]> {
-    const stmt = opts.includeCreating ? this.stmts.listAllKeys : this.stmts.listKeys;
-    return stmt.all(opts.afterKeyId ?? "", opts.limit).map(toRecord);
+  async listKeys(opts: { afterKeyId?: string | undefined; limit: number; includeCreating?: boolean; includeDeleted?: boolean }): Promise<KeyRecord[]> {
+    const after = opts.afterKeyId ?? "";
+    const rows = opts.includeCreating
+      ? this.stmts.listAllKeys.all(after, opts.includeDeleted ? 1 : 0, opts.limit)
+      : this.stmts.listKeys.all(after, opts.limit);
+    return rows.map(toRecord);
   }
 
   async updateKeyState(keyId: string, from: KeyState, to: KeyState): Promise<boolean> {
@@ -98,30 +86,21 @@ export class SqliteMetadataStore implements MetadataStore {
   async close(): Promise<void> {
     this.db.close();
   }
+}
 
-  private migrate(): void {
-    const done = this.db.pragma("user_version", { simple: true }) as number;
-    for (let i = done; i < MIGRATIONS.length; i++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[i]!);
-        this.db.pragma(`user_version = ${i + 1}`);
-      })();
-    }
+/** Opens the database (WAL, synchronous=FULL, foreign keys) and applies pending migrations. */
+function openDatabase(path: string): Database.Database {
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = FULL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  const done = db.pragma("user_version", { simple: true }) as number;
+  for (let i = done; i < MIGRATIONS.length; i++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[i]!);
+      db.pragma(`user_version = ${i + 1}`);
+    })();
   }
+  return db;
 }
-
-function toRecord(r: KeyRow): KeyRecord {
-  return {
-    keyId: r.key_id,
-    keyStoreId: r.key_store_id,
-    description: r.description,
-    keySpec: r.key_spec as KeySpec,
-    keyUsage: r.key_usage as KeyUsage,
-    origin: r.origin as Origin,
-    keyState: r.key_state as KeyState,
-    creationDate: new Date(r.creation_date),
-    deletionDate: r.deletion_date === null ? undefined : new Date(r.deletion_date),
-    currentVersion: r.current_version,
-  };
-}
-

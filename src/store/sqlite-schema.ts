@@ -27,4 +27,26 @@ export const MIGRATIONS: readonly string[] = [
      tag_value TEXT NOT NULL,
      PRIMARY KEY (key_id, tag_key)
    ) STRICT;`,
+  // 2: key lifecycle — tombstones, aliases, rotation schedules, versions' origin, key store state.
+  `ALTER TABLE keys ADD COLUMN deleted_at INTEGER;
+   ALTER TABLE key_versions ADD COLUMN rotation_type TEXT;
+   CREATE INDEX keys_deletion_due ON keys (deletion_date) WHERE key_state = 'PendingDeletion' AND deleted_at IS NULL;
+   CREATE TABLE aliases (
+     alias_name        TEXT PRIMARY KEY,
+     target_key_id     TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,
+     creation_date     INTEGER NOT NULL,
+     last_updated_date INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX aliases_by_key ON aliases (target_key_id, alias_name);
+   CREATE TABLE key_rotation (
+     key_id             TEXT PRIMARY KEY REFERENCES keys(key_id) ON DELETE CASCADE,
+     period_days        INTEGER NOT NULL,
+     next_rotation_date INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX key_rotation_due ON key_rotation (next_rotation_date);
+   CREATE TABLE key_stores (
+     key_store_id  TEXT PRIMARY KEY,
+     creation_date INTEGER NOT NULL,
+     connect       INTEGER NOT NULL
+   ) STRICT;`,
 ];

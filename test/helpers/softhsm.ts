@@ -35,3 +35,12 @@ export function useTestToken(label?: string): TestToken {
   process.env.SOFTHSM2_CONF = token.conf;
   return token;
 }
+
+/**
+ * A second token beside `token`, in the same SoftHSM2 token directory (so one process sees both). Create
+ * it before the module is loaded: SoftHSM2 scans the directory only at initialisation.
+ */
+export function addTestToken(token: TestToken, label: string): TestToken {
+  execFileSync(INIT_SCRIPT, [token.dir, label], { encoding: "utf8" });
+  return { ...token, label, remove: () => undefined };
+}

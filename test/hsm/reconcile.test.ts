@@ -72,7 +72,7 @@ describe("start-up reconciliation between the token and the metadata store", () 
 
     // A second pass finds nothing left to do.
     const again = await reconcile(metadata, stores, { warn: () => undefined, error: () => undefined });
-    expect(again).toEqual({ abortedCreations: [], quarantined: [], missingMaterial: [] });
+    expect(again).toEqual({ abortedCreations: [], quarantined: [], missingMaterial: [], finishedDeletions: [] });
     await metadata.close();
     await store.close();
   });

@@ -14,11 +14,13 @@ const NOT_400: Partial<Record<KmsErrorCode, number>> = {
 const GRPC: Record<KmsErrorCode, status> = {
   AccessDeniedException: status.PERMISSION_DENIED,
   AlreadyExistsException: status.ALREADY_EXISTS,
+  CustomKeyStoreInvalidStateException: status.FAILED_PRECONDITION,
   CustomKeyStoreNotFoundException: status.NOT_FOUND,
   DependencyTimeoutException: status.UNAVAILABLE,
   DisabledException: status.FAILED_PRECONDITION,
   DryRunOperationException: status.ABORTED,
   IncorrectKeyException: status.INVALID_ARGUMENT,
+  InvalidAliasNameException: status.INVALID_ARGUMENT,
   InvalidArnException: status.INVALID_ARGUMENT,
   InvalidCiphertextException: status.INVALID_ARGUMENT,
   InvalidGrantTokenException: status.INVALID_ARGUMENT,

@@ -59,8 +59,21 @@ describe("parseKeyId", () => {
     "alias/aws/s3",
     "arn:aws:kms:eu-central-1:111122223333:alias/my-key",
     "arn:aws:kms:us-east-1:999999999999:alias/other",
-  ])("answers NotFoundException for the alias %j (aliases are not supported yet)", (input) => {
-    expectKmsError(() => parseKeyId(P, input), "NotFoundException", `Alias ${input} is not found.`);
+  ])("answers NotFoundException for the alias %j where the operation takes no alias", (input) => {
+    expectKmsError(
+      () => parseKeyId(P, input),
+      "NotFoundException",
+      `Invalid keyId '${input}': KeyId takes a key id or key ARN here, not an alias.`,
+    );
+  });
+
+  it("returns alias names (also from alias ARNs of this partition) where the operation takes aliases", () => {
+    const aliases = { aliases: true };
+    expect(parseKeyId(P, "alias/my-key", "KeyId", aliases)).toBe("alias/my-key");
+    expect(parseKeyId(P, "arn:aws:kms:eu-central-1:111122223333:alias/my/key", "KeyId", aliases)).toBe("alias/my/key");
+    expect(parseKeyId(P, ARN, "KeyId", aliases)).toBe(ID);
+    const foreign = "arn:aws:kms:us-east-1:999999999999:alias/other";
+    expectKmsError(() => parseKeyId(P, foreign, "KeyId", aliases), "NotFoundException", `Alias ${foreign} is not found.`);
   });
 
   it.each([undefined, ""])("answers ValidationException for a missing KeyId (%j)", (input) => {

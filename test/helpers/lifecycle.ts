@@ -1,0 +1,97 @@
+import { join } from "node:path";
+import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
+import type { LifecycleEvents, ServiceDeps } from "../../src/kms/deps.js";
+import { KeyStoreConnections } from "../../src/kms/key-store-connections.js";
+import { LifecycleJobs } from "../../src/kms/lifecycle-jobs.js";
+import type { Clock, KeyStore } from "../../src/kms/ports.js";
+import { KmsService } from "../../src/kms/service.js";
+import { SqliteMetadataStore } from "../../src/store/sqlite-metadata-store.js";
+import { PARTITION } from "./service.js";
+import type { TestToken } from "./softhsm.js";
+
+/** A clock tests move by hand: deadlines pass without sleeping. */
+export class MovableClock implements Clock {
+  constructor(public ms = Date.parse("2030-01-01T00:00:00Z")) {}
+  now(): Date {
+    return new Date(this.ms);
+  }
+  advanceDays(days: number): void {
+    this.ms += days * 86_400_000;
+  }
+}
+
+/** Every lifecycle event the service reported, by kind. */
+export interface RecordedEvents {
+  pendingDeletionUse: Parameters<LifecycleEvents["pendingDeletionUse"]>[0][];
+  keyDeleted: Parameters<LifecycleEvents["keyDeleted"]>[0][];
+  keyRotated: Parameters<LifecycleEvents["keyRotated"]>[0][];
+  jobDeferred: Parameters<LifecycleEvents["jobDeferred"]>[0][];
+}
+
+export interface LifecycleService {
+  service: KmsService;
+  deps: ServiceDeps;
+  metadata: SqliteMetadataStore;
+  jobs: LifecycleJobs;
+  connections: KeyStoreConnections;
+  events: RecordedEvents;
+  /** Closes the stores and the database (a "restart" opens a new one on the same token and file). */
+  close(): Promise<void>;
+}
+
+/**
+ * A real service as the daemon composes it — key store connections, lifecycle jobs, event sink — over real
+ * SoftHSM2 tokens (store ids = token labels; the first is the default) and a SQLite file in the first
+ * token's directory. Opening it again on the same tokens is a restart.
+ */
+export async function openLifecycleService(tokens: TestToken[], clock: Clock, extraStoreIds: string[] = []): Promise<LifecycleService> {
+  const metadata = new SqliteMetadataStore(join(tokens[0]!.dir, "p11kms.db"));
+  const live = new Map<string, KeyStore>();
+  const byId = new Map(tokens.map((t) => [t.label, t]));
+  const quiet = { info: () => undefined, error: () => undefined };
+  const connections = new KeyStoreConnections(
+    [...byId.keys(), ...extraStoreIds],
+    live,
+    {
+      open: async (id) => {
+        const t = byId.get(id);
+        if (!t) throw new Error(`no token labelled '${id}'`);
+        return Pkcs11KeyStore.open(id, { modulePath: t.modulePath, tokenLabel: t.label, pin: t.pin, maxSessions: 4 });
+      },
+      explain: (err) => ({ code: "INTERNAL_ERROR", reason: (err as Error).message }),
+    },
+    metadata,
+    clock,
+    quiet,
+  );
+  await connections.start();
+  const events: RecordedEvents = { pendingDeletionUse: [], keyDeleted: [], keyRotated: [], jobDeferred: [] };
+  const deps: ServiceDeps = {
+    metadata,
+    keyStores: live,
+    defaultKeyStoreId: tokens[0]!.label,
+    clock,
+    partition: PARTITION,
+    connections,
+    events: {
+      pendingDeletionUse: (e) => events.pendingDeletionUse.push(e),
+      keyDeleted: (e) => events.keyDeleted.push(e),
+      keyRotated: (e) => events.keyRotated.push(e),
+      jobDeferred: (e) => events.jobDeferred.push(e),
+    },
+  };
+  const jobs = new LifecycleJobs(deps);
+  return {
+    service: new KmsService(deps),
+    deps,
+    metadata,
+    jobs,
+    connections,
+    events,
+    async close() {
+      await jobs.stop();
+      await connections.closeAll();
+      await metadata.close();
+    },
+  };
+}
