@@ -6,12 +6,16 @@ import { type GrpcServer, KMS_SERVICE_NAME, startGrpcServer } from "./api/grpc/s
 import { quotaGateFor } from "./api/quota-gate.js";
 import type { Config } from "./config/schema.js";
 import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
+import { explainConnectionFailure } from "./hsm/connection-failure.js";
 import { closeModules } from "./hsm/module.js";
 import { readPin } from "./hsm/pin.js";
 import { Pkcs11KeyStore } from "./hsm/pkcs11-key-store.js";
+import { KeyStoreConnections } from "./kms/key-store-connections.js";
+import { LifecycleJobs } from "./kms/lifecycle-jobs.js";
 import type { Clock, KeyStore } from "./kms/ports.js";
 import { reconcile } from "./kms/reconcile.js";
 import { KmsService } from "./kms/service.js";
+import { lifecycleEvents } from "./observability/lifecycle-events.js";
 import type { Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { SqliteMetadataStore } from "./store/sqlite-metadata-store.js";
@@ -24,7 +28,20 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-const systemClock: Clock = { now: () => new Date() };
+/** How often due deletions and rotations are looked for (they are also run once at start). */
+const LIFECYCLE_INTERVAL_MS = 60_000;
+
+/**
+ * FOR TESTS ONLY: P11KMS_TEST_CLOCK_OFFSET_MS shifts the daemon's clock by that many milliseconds, so an
+ * end-to-end test can restart the daemon "days later" and watch a deletion deadline pass while it was
+ * down. Never set it in production: deletions and rotations would happen at the wrong time.
+ */
+function systemClockFor(log: Logger): Clock {
+  const offset = Number(process.env.P11KMS_TEST_CLOCK_OFFSET_MS ?? 0);
+  if (!Number.isFinite(offset) || offset === 0) return { now: () => new Date() };
+  log.warn({ offsetMs: offset }, "P11KMS_TEST_CLOCK_OFFSET_MS is set: the clock is shifted (testing only)");
+  return { now: () => new Date(Date.now() + offset) };
+}
 
 /**
  * Builds the daemon from a validated configuration: store → key stores → reconciliation → service →
@@ -34,22 +51,42 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   for (const [name, value] of Object.entries(config.moduleEnvironment)) process.env[name] = value;
   const metadata = new SqliteMetadataStore(config.storage.sqlitePath);
   const keyStores = new Map<string, KeyStore>();
+  const systemClock = systemClockFor(log);
+  const connections = new KeyStoreConnections(
+    config.keyStores.map((k) => k.id),
+    keyStores,
+    {
+      // The PIN is read afresh on every connection (a rotated PIN file takes effect on ConnectCustomKeyStore).
+      open: async (id) => {
+        const ks = config.keyStores.find((k) => k.id === id)!;
+        const uri = parsePkcs11Uri(ks.uri);
+        const store = Pkcs11KeyStore.open(ks.id, {
+          modulePath: uri.modulePath,
+          tokenLabel: uri.token,
+          pin: readPin(uri.pinSource, config.baseDir),
+          maxSessions: ks.maxSessions,
+          rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
+        });
+        log.info({ keyStoreId: ks.id, token: uri.token, module: uri.modulePath }, "key store opened");
+        return store;
+      },
+      explain: explainConnectionFailure,
+    },
+    metadata,
+    systemClock,
+    log,
+  );
+  let jobs: LifecycleJobs | undefined;
   let grpc: GrpcServer | undefined;
   let metricsServer: HttpServer | undefined;
   let awsServer: HttpServer | undefined;
   let awsPort: number | undefined;
   try {
-    for (const ks of config.keyStores) {
-      const uri = parsePkcs11Uri(ks.uri);
-      const store = Pkcs11KeyStore.open(ks.id, {
-        modulePath: uri.modulePath,
-        tokenLabel: uri.token,
-        pin: readPin(uri.pinSource, config.baseDir),
-        maxSessions: ks.maxSessions,
-        rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
-      });
-      keyStores.set(ks.id, store);
-      log.info({ keyStoreId: ks.id, token: uri.token, module: uri.modulePath }, "key store opened");
+    await connections.start();
+    if (keyStores.size === 0 && connections.list().some((s) => s.connectionState === "FAILED")) {
+      // Nothing to serve with: fail loudly rather than answer every call with KMSInvalidStateException.
+      const reasons = connections.list().map((s) => `${s.keyStoreId}: ${s.failure?.reason ?? s.connectionState}`);
+      throw new Error(`no key store could be connected (${reasons.join("; ")})`);
     }
     const report = await reconcile(metadata, keyStores, log);
     log.info(
@@ -57,18 +94,27 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
         abortedCreations: report.abortedCreations.length,
         quarantined: report.quarantined.length,
         missingMaterial: report.missingMaterial.length,
+        finishedDeletions: report.finishedDeletions.length,
       },
       "reconciliation finished",
     );
 
-    const service = new KmsService({
+    const metrics = new Metrics();
+    const deps = {
       metadata,
       keyStores,
       defaultKeyStoreId: config.defaultKeyStore ?? config.keyStores[0]!.id,
       clock: systemClock,
       partition: { region: config.region, accountId: config.accountId },
-    });
-    const metrics = new Metrics();
+      events: lifecycleEvents(log, metrics),
+      connections,
+    };
+    const service = new KmsService(deps);
+    // Deadlines that passed while the daemon was down are handled before the first call is served.
+    jobs = new LifecycleJobs(deps);
+    const due = await jobs.tick();
+    log.info({ deleted: due.deleted.length, rotated: due.rotated.length, deferred: due.deferred.length }, "due key lifecycle jobs run");
+    jobs.start(LIFECYCLE_INTERVAL_MS);
     const quotas = quotaGateFor(config.quotas, service, metrics, systemClock);
     if (quotas) log.info({ quotas: config.quotas }, "request quotas enabled");
     grpc = await startGrpcServer({
@@ -124,7 +170,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   async function closeAll(): Promise<void> {
     metricsServer?.close();
     if (awsServer?.listening) awsServer.close();
-    for (const s of keyStores.values()) await s.close().catch(() => undefined);
+    await jobs?.stop();
+    await connections.closeAll();
     await metadata.close().catch(() => undefined);
     closeModules();
   }

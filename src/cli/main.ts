@@ -4,6 +4,7 @@ import { collect, parseBlob, parseContext, parseIntArg, parseTag, type CliTag } 
 import { registerAsymmetricCommands } from "./asymmetric-commands.js";
 import { call, connect, errorType, type KmsClient } from "./client.js";
 import { registerEnvelopeCommands } from "./envelope-commands.js";
+import { registerLifecycleCommands } from "./lifecycle-commands.js";
 import { awsKeyMetadata, b64, print } from "./output.js";
 
 /**
@@ -63,7 +64,7 @@ function kms<O>(name: string, description: string, build: (cmd: Command) => Comm
 const contextOption = (flag = "--encryption-context") => new Option(`${flag} <context>`, "k=v,k2=v2 or JSON").argParser(parseContext);
 const grantOption = () => new Option("--grant-tokens <token>", "grant token (repeatable)").argParser(collect);
 
-kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string; tags?: CliTag[] }>(
+kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string; tags?: CliTag[]; customKeyStoreId?: string }>(
   "create-key",
   "create a KMS key in the HSM",
   (c) =>
@@ -72,9 +73,10 @@ kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string
       .option("--key-spec <spec>", "SYMMETRIC_DEFAULT, RSA_2048, ECC_NIST_P256, ECC_NIST_EDWARDS25519, HMAC_256, ...")
       .option("--key-usage <usage>", "ENCRYPT_DECRYPT, SIGN_VERIFY or GENERATE_VERIFY_MAC")
       .option("--origin <origin>", "AWS_KMS")
+      .option("--custom-key-store-id <id>", "key store (configured keyStores[].id); default: defaultKeyStore")
       .addOption(new Option("--tags <tag>", "TagKey=k,TagValue=v (repeatable) or JSON list").argParser(parseTag)),
   async (c, o, t) => {
-    const res = await call(c, c.createKey, { description: o.description ?? "", keySpec: o.keySpec ?? "", keyUsage: o.keyUsage ?? "", origin: o.origin ?? "", customerMasterKeySpec: "", tags: o.tags ?? [], multiRegion: false }, t);
+    const res = await call(c, c.createKey, { description: o.description ?? "", keySpec: o.keySpec ?? "", keyUsage: o.keyUsage ?? "", origin: o.origin ?? "", customerMasterKeySpec: "", tags: o.tags ?? [], multiRegion: false, customKeyStoreId: o.customKeyStoreId ?? "" }, t);
     return { KeyMetadata: awsKeyMetadata(res.keyMetadata) };
   },
 );
@@ -229,6 +231,7 @@ kms<{ numberOfBytes: number; customKeyStoreId?: string }>(
 );
 
 registerAsymmetricCommands({ kms, grantOption, contextOption, toMap });
+registerLifecycleCommands({ kms });
 
 function toMap(ctx: Record<string, string> | undefined): Map<string, string> {
   return new Map(Object.entries(ctx ?? {}));

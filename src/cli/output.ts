@@ -36,6 +36,7 @@ export function b64(buf: Uint8Array): string {
 
 /** Prints `value` as JSON, or as the AWS CLI's text format, after an optional JMESPath --query. */
 export function print(value: unknown, opts: { output: string; query?: string | undefined }): void {
+  if (value === undefined) return; // operations without a result print nothing, as the AWS CLI
   const selected = opts.query ? jmespath.search(value, opts.query) : value;
   if (opts.output === "text") process.stdout.write(`${toText(selected)}\n`);
   else process.stdout.write(`${JSON.stringify(selected, null, 4)}\n`);

@@ -64,5 +64,13 @@ export const DEFAULT_OPERATION_RATES: Readonly<Record<string, number>> = {
   ScheduleKeyDeletion: 5,
   CancelKeyDeletion: 5,
   GetKeyRotationStatus: 1000,
+  UpdateKeyDescription: 5,
+  EnableKeyRotation: 5,
+  DisableKeyRotation: 5,
+  RotateKeyOnDemand: 5,
+  ListKeyRotations: 5,
+  DescribeCustomKeyStores: 5,
+  ConnectCustomKeyStore: 5,
+  DisconnectCustomKeyStore: 5,
 };
 export const DEFAULT_MANAGEMENT_RATE = 5;

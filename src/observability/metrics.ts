@@ -32,6 +32,31 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** The "someone still uses a key we are deleting" alarm, by operation. */
+  readonly pendingDeletionUse = new Counter({
+    name: "p11kms_pending_deletion_key_use_total",
+    help: "Requests that tried to use a key pending deletion (refused), by operation.",
+    labelNames: ["operation"] as const,
+    registers: [this.registry],
+  });
+  readonly keysDeleted = new Counter({
+    name: "p11kms_keys_deleted_total",
+    help: "Keys the deletion reaper deleted (token objects destroyed).",
+    registers: [this.registry],
+  });
+  readonly keyRotations = new Counter({
+    name: "p11kms_key_rotations_total",
+    help: "Key rotations (new backing-key versions), by type (AUTOMATIC, ON_DEMAND).",
+    labelNames: ["type"] as const,
+    registers: [this.registry],
+  });
+  readonly lifecycleDeferred = new Counter({
+    name: "p11kms_lifecycle_jobs_deferred_total",
+    help: "Due deletions or rotations that could not run (key store disconnected, device error), by job.",
+    labelNames: ["job"] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

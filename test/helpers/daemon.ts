@@ -56,12 +56,12 @@ ${extra}`,
  * Starts the built daemon (dist/) as a child process on a free loopback port, with a fresh token unless
  * one is given (to restart on the same token and database).
  */
-export async function startDaemon(opts: { token?: TestToken; configPath?: string } = {}): Promise<DaemonHandle> {
+export async function startDaemon(opts: { token?: TestToken; configPath?: string; env?: Record<string, string> } = {}): Promise<DaemonHandle> {
   const token = opts.token ?? createTestToken("p11kms-e2e");
   const configPath = opts.configPath ?? writeConfig(token);
   const child = spawn(process.execPath, [CLI, "serve", "--config", configPath], {
     cwd: REPO,
-    env: { ...process.env, SOFTHSM2_CONF: "" },
+    env: { ...process.env, SOFTHSM2_CONF: "", ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: Record<string, unknown>[] = [];

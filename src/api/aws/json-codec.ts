@@ -73,6 +73,7 @@ export function keyMetadataJson(m: KeyMetadata): Record<string, unknown> {
     ...nonEmpty("EncryptionAlgorithms", m.encryptionAlgorithms),
     ...nonEmpty("SigningAlgorithms", m.signingAlgorithms),
     ...nonEmpty("MacAlgorithms", m.macAlgorithms),
+    ...(m.customKeyStoreId ? { CustomKeyStoreId: m.customKeyStoreId } : {}),
     MultiRegion: false,
   };
 }

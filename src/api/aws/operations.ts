@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { KmsError } from "../../kms/errors.js";
 import type { KmsService } from "../../kms/service.js";
-import { b64, blob, bool, int, keyMetadataJson, nonEmpty, shape, str, stringMap, strList } from "./json-codec.js";
+import { b64, blob, bool, epochSeconds, int, keyMetadataJson, nonEmpty, shape, str, stringMap, strList } from "./json-codec.js";
 
 /**
  * Every operation of the AWS facade: request schema, call into the service, response shape. Adding an
@@ -72,6 +72,7 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
       MultiRegion: bool,
       Policy: str,
       BypassPolicyLockoutSafetyCheck: bool,
+      CustomKeyStoreId: str,
     }),
     async (s, r) => {
       if (r.Policy !== undefined) {
@@ -86,6 +87,7 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
         origin: r.Origin,
         multiRegion: r.MultiRegion,
         tags: r.Tags?.map((t) => ({ tagKey: t.TagKey, tagValue: t.TagValue })),
+        customKeyStoreId: r.CustomKeyStoreId,
       });
       return { KeyMetadata: keyMetadataJson(m) };
     },
@@ -220,4 +222,94 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
   GenerateRandom: op(shape({ NumberOfBytes: int, CustomKeyStoreId: str }), async (s, r) => ({
     Plaintext: b64((await s.generateRandom({ numberOfBytes: r.NumberOfBytes, customKeyStoreId: r.CustomKeyStoreId })).plaintext),
   })),
+
+  // Key lifecycle (docs/key-lifecycle.md): aliases, states and deletion, tags, rotation, key stores.
+  CreateAlias: op(shape({ AliasName: str, TargetKeyId: str }), async (s, r) =>
+    done(s.createAlias({ aliasName: r.AliasName, targetKeyId: r.TargetKeyId })),
+  ),
+  UpdateAlias: op(shape({ AliasName: str, TargetKeyId: str }), async (s, r) =>
+    done(s.updateAlias({ aliasName: r.AliasName, targetKeyId: r.TargetKeyId })),
+  ),
+  DeleteAlias: op(shape({ AliasName: str }), async (s, r) => done(s.deleteAlias({ aliasName: r.AliasName }))),
+  ListAliases: op(shape({ KeyId: str, Limit: int, Marker: str }), async (s, r) => {
+    const res = await s.listAliases({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker });
+    const Aliases = res.aliases.map((a) => ({
+      AliasName: a.aliasName,
+      AliasArn: a.aliasArn,
+      TargetKeyId: a.targetKeyId,
+      CreationDate: epochSeconds(a.creationDate),
+      LastUpdatedDate: epochSeconds(a.lastUpdatedDate),
+    }));
+    return { Aliases, ...pageJson(res) };
+  }),
+  EnableKey: op(shape({ KeyId: str }), async (s, r) => done(s.enableKey({ keyId: r.KeyId }))),
+  DisableKey: op(shape({ KeyId: str }), async (s, r) => done(s.disableKey({ keyId: r.KeyId }))),
+  ScheduleKeyDeletion: op(shape({ KeyId: str, PendingWindowInDays: int }), async (s, r) => {
+    const res = await s.scheduleKeyDeletion({ keyId: r.KeyId, pendingWindowInDays: r.PendingWindowInDays });
+    return { KeyId: res.keyId, DeletionDate: epochSeconds(res.deletionDate), KeyState: res.keyState, PendingWindowInDays: res.pendingWindowInDays };
+  }),
+  CancelKeyDeletion: op(shape({ KeyId: str }), async (s, r) => ({ KeyId: (await s.cancelKeyDeletion({ keyId: r.KeyId })).keyId })),
+  UpdateKeyDescription: op(shape({ KeyId: str, Description: str }), async (s, r) =>
+    done(s.updateKeyDescription({ keyId: r.KeyId, description: r.Description })),
+  ),
+  TagResource: op(shape({ KeyId: str, Tags: tag.array() }), async (s, r) =>
+    done(s.tagResource({ keyId: r.KeyId, tags: r.Tags?.map((t) => ({ tagKey: t.TagKey, tagValue: t.TagValue })) })),
+  ),
+  UntagResource: op(shape({ KeyId: str, TagKeys: strList }), async (s, r) => done(s.untagResource({ keyId: r.KeyId, tagKeys: r.TagKeys }))),
+  ListResourceTags: op(shape({ KeyId: str, Limit: int, Marker: str }), async (s, r) => {
+    const res = await s.listResourceTags({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker });
+    return { Tags: res.tags.map((t) => ({ TagKey: t.tagKey, TagValue: t.tagValue })), ...pageJson(res) };
+  }),
+  EnableKeyRotation: op(shape({ KeyId: str, RotationPeriodInDays: int }), async (s, r) =>
+    done(s.enableKeyRotation({ keyId: r.KeyId, rotationPeriodInDays: r.RotationPeriodInDays })),
+  ),
+  DisableKeyRotation: op(shape({ KeyId: str }), async (s, r) => done(s.disableKeyRotation({ keyId: r.KeyId }))),
+  GetKeyRotationStatus: op(shape({ KeyId: str }), async (s, r) => {
+    const res = await s.getKeyRotationStatus({ keyId: r.KeyId });
+    return {
+      KeyRotationEnabled: res.keyRotationEnabled,
+      KeyId: res.keyId,
+      ...(res.rotationPeriodInDays !== undefined ? { RotationPeriodInDays: res.rotationPeriodInDays } : {}),
+      ...(res.nextRotationDate ? { NextRotationDate: epochSeconds(res.nextRotationDate) } : {}),
+    };
+  }),
+  RotateKeyOnDemand: op(shape({ KeyId: str }), async (s, r) => ({ KeyId: (await s.rotateKeyOnDemand({ keyId: r.KeyId })).keyId })),
+  ListKeyRotations: op(shape({ KeyId: str, Limit: int, Marker: str }), async (s, r) => {
+    const res = await s.listKeyRotations({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker });
+    const Rotations = res.rotations.map((x) => ({ KeyId: x.keyId, RotationDate: epochSeconds(x.rotationDate), RotationType: x.rotationType }));
+    return { Rotations, ...pageJson(res) };
+  }),
+  DescribeCustomKeyStores: op(shape({ CustomKeyStoreId: str, CustomKeyStoreName: str, Limit: int, Marker: str }), async (s, r) => {
+    const res = await s.describeCustomKeyStores({
+      customKeyStoreId: r.CustomKeyStoreId,
+      customKeyStoreName: r.CustomKeyStoreName,
+      limit: r.Limit,
+      marker: r.Marker,
+    });
+    const CustomKeyStores = res.keyStores.map((k) => ({
+      CustomKeyStoreId: k.keyStoreId,
+      CustomKeyStoreName: k.keyStoreId,
+      ConnectionState: k.connectionState,
+      ...(k.failure ? { ConnectionErrorCode: k.failure.code } : {}),
+      CreationDate: epochSeconds(k.creationDate),
+    }));
+    return { CustomKeyStores, ...pageJson(res) };
+  }),
+  ConnectCustomKeyStore: op(shape({ CustomKeyStoreId: str }), async (s, r) =>
+    done(s.connectCustomKeyStore({ customKeyStoreId: r.CustomKeyStoreId })),
+  ),
+  DisconnectCustomKeyStore: op(shape({ CustomKeyStoreId: str }), async (s, r) =>
+    done(s.disconnectCustomKeyStore({ customKeyStoreId: r.CustomKeyStoreId })),
+  ),
 };
+
+/** Operations that answer with an empty body on success. */
+async function done(p: Promise<void>): Promise<Record<string, never>> {
+  await p;
+  return {};
+}
+
+/** NextMarker and Truncated of a list response, as AWS sends them (NextMarker only when truncated). */
+function pageJson(res: { truncated: boolean; nextMarker?: string | undefined }): Record<string, unknown> {
+  return { ...(res.truncated ? { NextMarker: res.nextMarker } : {}), Truncated: res.truncated };
+}

@@ -24,6 +24,7 @@ export function keyMetadataToProto(m: DomainKeyMetadata): KeyMetadata {
     multiRegion: false,
     signingAlgorithms: [...m.signingAlgorithms],
     macAlgorithms: [...m.macAlgorithms],
+    customKeyStoreId: m.customKeyStoreId ?? "",
     rsaOaepSha256Decryption: m.rsaOaepSha256Decryption ?? "",
   };
 }

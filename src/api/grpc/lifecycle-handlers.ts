@@ -1,0 +1,88 @@
+import type { handleUnaryCall } from "@grpc/grpc-js";
+import type { KeyManagementServiceServer } from "../../gen/p11kms/v1/kms.js";
+import type { KmsService } from "../../kms/service.js";
+
+/** kms-handlers.ts's wrapper: decode, admit, call, encode, with errors mapped through the one table. */
+export type UnaryWrapper = <Req, Res>(operation: string, fn: (req: Req) => Promise<Res>) => handleUnaryCall<Req, Res>;
+
+type LifecycleRpcs =
+  | "createAlias"
+  | "updateAlias"
+  | "deleteAlias"
+  | "listAliases"
+  | "enableKey"
+  | "disableKey"
+  | "scheduleKeyDeletion"
+  | "cancelKeyDeletion"
+  | "updateKeyDescription"
+  | "tagResource"
+  | "untagResource"
+  | "listResourceTags"
+  | "enableKeyRotation"
+  | "disableKeyRotation"
+  | "getKeyRotationStatus"
+  | "rotateKeyOnDemand"
+  | "listKeyRotations"
+  | "describeCustomKeyStores"
+  | "connectCustomKeyStore"
+  | "disconnectCustomKeyStore";
+
+const empty = async (p: Promise<void>) => {
+  await p;
+  return {};
+};
+
+/**
+ * The key lifecycle RPCs: aliases, states and deletion, descriptions and tags, rotation, key stores.
+ * Field names match the domain's, so requests pass through; "" means absent, as everywhere on gRPC.
+ */
+export function lifecycleHandlers(service: KmsService, unary: UnaryWrapper): Pick<KeyManagementServiceServer, LifecycleRpcs> {
+  return {
+    createAlias: unary("CreateAlias", (r) => empty(service.createAlias(r))),
+    updateAlias: unary("UpdateAlias", (r) => empty(service.updateAlias(r))),
+    deleteAlias: unary("DeleteAlias", (r) => empty(service.deleteAlias(r))),
+    listAliases: unary("ListAliases", async (r) => {
+      const res = await service.listAliases(r);
+      return { aliases: res.aliases, truncated: res.truncated, nextMarker: res.nextMarker ?? "" };
+    }),
+    enableKey: unary("EnableKey", (r) => empty(service.enableKey(r))),
+    disableKey: unary("DisableKey", (r) => empty(service.disableKey(r))),
+    scheduleKeyDeletion: unary("ScheduleKeyDeletion", (r) => service.scheduleKeyDeletion(r)),
+    cancelKeyDeletion: unary("CancelKeyDeletion", (r) => service.cancelKeyDeletion(r)),
+    updateKeyDescription: unary("UpdateKeyDescription", (r) => empty(service.updateKeyDescription(r))),
+    tagResource: unary("TagResource", (r) => empty(service.tagResource(r))),
+    untagResource: unary("UntagResource", (r) => empty(service.untagResource(r))),
+    listResourceTags: unary("ListResourceTags", async (r) => {
+      const res = await service.listResourceTags(r);
+      return { tags: res.tags, truncated: res.truncated, nextMarker: res.nextMarker ?? "" };
+    }),
+    enableKeyRotation: unary("EnableKeyRotation", (r) => empty(service.enableKeyRotation(r))),
+    disableKeyRotation: unary("DisableKeyRotation", (r) => empty(service.disableKeyRotation(r))),
+    getKeyRotationStatus: unary("GetKeyRotationStatus", async (r) => {
+      const res = await service.getKeyRotationStatus(r);
+      return { ...res, nextRotationDate: res.nextRotationDate };
+    }),
+    rotateKeyOnDemand: unary("RotateKeyOnDemand", (r) => service.rotateKeyOnDemand(r)),
+    listKeyRotations: unary("ListKeyRotations", async (r) => {
+      const res = await service.listKeyRotations(r);
+      return { rotations: res.rotations, truncated: res.truncated, nextMarker: res.nextMarker ?? "" };
+    }),
+    describeCustomKeyStores: unary("DescribeCustomKeyStores", async (r) => {
+      const res = await service.describeCustomKeyStores(r);
+      return {
+        customKeyStores: res.keyStores.map((s) => ({
+          customKeyStoreId: s.keyStoreId,
+          customKeyStoreName: s.keyStoreId,
+          connectionState: s.connectionState,
+          connectionErrorCode: s.failure?.code ?? "",
+          connectionErrorReason: s.failure?.reason ?? "",
+          creationDate: s.creationDate,
+        })),
+        truncated: res.truncated,
+        nextMarker: res.nextMarker ?? "",
+      };
+    }),
+    connectCustomKeyStore: unary("ConnectCustomKeyStore", (r) => empty(service.connectCustomKeyStore(r))),
+    disconnectCustomKeyStore: unary("DisconnectCustomKeyStore", (r) => empty(service.disconnectCustomKeyStore(r))),
+  };
+}
