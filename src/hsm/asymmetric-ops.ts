@@ -38,7 +38,7 @@ const noRawRsa = () =>
  *
  * Only the operation itself can move: pkcs11js has no async C_*Init, and SoftHSM2 does real work there
  * (measured: C_SignInit on a token ECDSA key ~39 µs, ~22 µs on a session copy, the signature ~23 µs). For
- * ECDSA that Init, on the event loop, is what limits Sign throughput (see the benchmark notes).
+ * ECDSA that Init, on the event loop, is what limits Sign throughput (docs/asymmetric-keys.md, Performance).
  */
 export class AsymmetricOps {
   private readonly info = new Map<string, PairInfo>();
