@@ -49,7 +49,16 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
         rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
       });
       keyStores.set(ks.id, store);
-      log.info({ keyStoreId: ks.id, token: uri.token, module: uri.modulePath }, "key store opened");
+      log.info(
+        {
+          keyStoreId: ks.id,
+          token: uri.token,
+          module: uri.modulePath,
+          keySpecs: store.capabilities.keySpecs,
+          rsaOaepSha256: store.capabilities.rsaOaepSha256,
+        },
+        "key store opened",
+      );
     }
     const report = await reconcile(metadata, keyStores, log);
     log.info(
