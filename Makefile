@@ -61,8 +61,12 @@ run: build token
 	@echo "AWS-compatible endpoint: http://127.0.0.1:4599 (access key in var/dev-access-key.json; see README)"
 	bin/p11kms serve --config $(VAR)/p11kms.yaml
 
+# The last line is the plain "N passed, N failed" summary that CI reads.
 test: build typecheck lint
-	npx vitest run
+	@mkdir -p $(VAR); status=0; \
+	npx vitest run --reporter=default --reporter=json --outputFile.json=$(VAR)/test-results.json || status=$$?; \
+	node -e 'const r=require(process.argv[1]); console.log(`$${r.numPassedTests} passed, $${r.numFailedTests} failed` + (r.numPendingTests ? `, $${r.numPendingTests} skipped` : ""))' $(VAR)/test-results.json || status=1; \
+	exit $$status
 
 check: typecheck lint
 	npx vitest run --project unit

@@ -67,7 +67,16 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
           maxSessions: ks.maxSessions,
           rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
         });
-        log.info({ keyStoreId: ks.id, token: uri.token, module: uri.modulePath }, "key store opened");
+        log.info(
+          {
+            keyStoreId: ks.id,
+            token: uri.token,
+            module: uri.modulePath,
+            keySpecs: store.capabilities.keySpecs,
+            rsaOaepSha256: store.capabilities.rsaOaepSha256,
+          },
+          "key store opened",
+        );
         return store;
       },
       explain: explainConnectionFailure,

@@ -35,6 +35,10 @@ const noRawRsa = () =>
 /**
  * Key pairs on the device. Every private-key operation and key generation runs through pkcs11js's *Async
  * calls on the libuv thread pool: an RSA-3072 signature would otherwise block the event loop ~2 ms.
+ *
+ * Only the operation itself can move: pkcs11js has no async C_*Init, and SoftHSM2 does real work there
+ * (measured: C_SignInit on a token ECDSA key ~39 µs, ~22 µs on a session copy, the signature ~23 µs). For
+ * ECDSA that Init, on the event loop, is what limits Sign throughput (docs/asymmetric-keys.md, Performance).
  */
 export class AsymmetricOps {
   private readonly info = new Map<string, PairInfo>();
