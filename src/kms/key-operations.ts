@@ -50,8 +50,12 @@ export async function createKey(deps: ServiceDeps, req: CreateKeyRequest): Promi
   if (!SUPPORTED_KEY_SPECS.includes(keySpec)) {
     throw new KmsError("UnsupportedOperationException", `KeySpec ${keySpec} is not supported by this service yet.`);
   }
-  if (origin !== "AWS_KMS") {
-    throw new KmsError("UnsupportedOperationException", `Origin ${origin} is not supported by this service yet.`);
+  if (origin !== "AWS_KMS" && origin !== "EXTERNAL") {
+    throw new KmsError("UnsupportedOperationException", `Origin ${origin} is not supported by this service.`);
+  }
+  if (origin === "EXTERNAL" && keySpec !== "SYMMETRIC_DEFAULT") {
+    // Importing HMAC and asymmetric material is not built yet (docs/byok.md).
+    throw new KmsError("UnsupportedOperationException", `Origin EXTERNAL is supported for KeySpec SYMMETRIC_DEFAULT only; not ${keySpec}.`);
   }
   if (req.multiRegion) throw new KmsError("UnsupportedOperationException", "Multi-Region keys are not supported.");
   if (keyUsage === "KEY_AGREEMENT") {
@@ -70,11 +74,13 @@ export async function createKey(deps: ServiceDeps, req: CreateKeyRequest): Promi
     keySpec,
     keyUsage,
     origin,
-    keyState: "Creating",
+    // An EXTERNAL key has no material until ImportKeyMaterial: nothing to generate, so no Creating step.
+    keyState: origin === "EXTERNAL" ? "PendingImport" : "Creating",
     creationDate: now,
     currentVersion: 1,
   };
   await deps.metadata.insertKey({ record, tags });
+  if (origin === "EXTERNAL") return toMetadata(deps, record);
   try {
     const ref = { keyId: record.keyId, version: 1 };
     if (isAsymmetricSpec(keySpec)) await store.generateKeyPair(ref, keySpec, keyUsage);

@@ -53,6 +53,15 @@ export async function reconcile(
       }
       known.set(key.keyId, key.currentVersion);
       if (!store) continue; // the store is not configured: its keys cannot be checked here
+      if (key.keyState === "PendingImport") {
+        // No material by definition: an object here is what a crash mid-import or mid-expiry left behind.
+        const ref = { keyId: key.keyId, version: key.currentVersion };
+        if (store.hasKey(ref)) {
+          await store.destroyKey(ref);
+          log.warn({ keyId: key.keyId }, "destroyed key material left behind by an interrupted import or expiry");
+        }
+        continue;
+      }
       const missing = [];
       for (let v = 1; v <= key.currentVersion; v++) if (!store.hasKey({ keyId: key.keyId, version: v })) missing.push(v);
       if (missing.length > 0 && key.keyState !== "Unavailable") {
