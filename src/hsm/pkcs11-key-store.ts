@@ -1,12 +1,22 @@
 import pkcs11js from "pkcs11js";
 import { KmsError } from "../kms/errors.js";
 import type { KeyMaterialRef, KeyStore } from "../kms/ports.js";
-import type { AsymmetricKeySpec, EncryptionAlgorithm, HmacKeySpec, KeyUsage, MacAlgorithm, SigningAlgorithm } from "../kms/types.js";
+import type {
+  AsymmetricKeySpec,
+  EncryptionAlgorithm,
+  HmacKeySpec,
+  KeyUsage,
+  MacAlgorithm,
+  SigningAlgorithm,
+  WrappingAlgorithm,
+  WrappingKeySpec,
+} from "../kms/types.js";
 import { AsymmetricOps } from "./asymmetric-ops.js";
 import { type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
 import { generateDataKeyPair } from "./data-key-pairs.js";
 import { Device } from "./device.js";
 import { HmacOps } from "./hmac-ops.js";
+import { ImportOps } from "./import-ops.js";
 import { KeyObjectCache, handlesOf } from "./key-objects.js";
 import { isGcmAuthFailure } from "./return-values.js";
 import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId } from "./templates.js";
@@ -27,6 +37,7 @@ export class Pkcs11KeyStore implements KeyStore {
   private readonly objects = new KeyObjectCache();
   private readonly asym: AsymmetricOps;
   private readonly hmac: HmacOps;
+  private readonly imports: ImportOps;
 
   private constructor(
     readonly id: string,
@@ -35,6 +46,7 @@ export class Pkcs11KeyStore implements KeyStore {
   ) {
     this.asym = new AsymmetricOps(device, this.objects, capabilities);
     this.hmac = new HmacOps(device, this.objects, capabilities.allowedMechanisms);
+    this.imports = new ImportOps(device, this.objects, capabilities);
   }
 
   static open(id: string, opts: TokenOptions): Pkcs11KeyStore {
@@ -119,6 +131,29 @@ export class Pkcs11KeyStore implements KeyStore {
   }
   verifyMac(ref: KeyMaterialRef, algorithm: MacAlgorithm, message: Buffer, mac: Buffer): Promise<boolean> {
     return this.hmac.verifyMac(ref, algorithm, message, mac);
+  }
+
+  createWrappingKey(spec: WrappingKeySpec, expiresAt: Date): Promise<{ wrappingKeyId: string; publicKey: Buffer }> {
+    return this.imports.createWrappingKey(spec, expiresAt);
+  }
+  canUnwrap(algorithm: WrappingAlgorithm): boolean {
+    return this.imports.canUnwrap(algorithm);
+  }
+  signImportToken(payload: Buffer): Promise<Buffer> {
+    return this.imports.signImportToken(payload);
+  }
+  verifyImportToken(payload: Buffer, mac: Buffer): Promise<boolean> {
+    return this.imports.verifyImportToken(payload, mac);
+  }
+  importAesKey(ref: KeyMaterialRef, wrappingKeyId: string, algorithm: WrappingAlgorithm, encrypted: Buffer): Promise<void> {
+    return this.imports.importAesKey(ref, wrappingKeyId, algorithm, encrypted);
+  }
+  destroyExpiredWrappingKeys(now: Date): Promise<void> {
+    return this.imports.destroyExpiredWrappingKeys(now);
+  }
+
+  keyCheckValue(ref: KeyMaterialRef): Promise<Buffer> {
+    return this.imports.keyCheckValue(this.secretOf(ref));
   }
 
   /** True when the material is complete: the secret key, or both halves of a pair. */

@@ -15,7 +15,7 @@ export interface LifecycleEvents {
   keyDeleted(e: { keyId: string; keyStoreId: string; versions: number }): void;
   keyRotated(e: { keyId: string; version: number; rotationType: "AUTOMATIC" | "ON_DEMAND" }): void;
   /** A due job (deletion or rotation) could not run now and will be retried. */
-  jobDeferred(e: { keyId: string; job: "deletion" | "rotation"; reason: string; err?: unknown }): void;
+  jobDeferred(e: { keyId: string; job: "deletion" | "rotation" | "expiry"; reason: string; err?: unknown }): void;
 }
 
 /** What every operation needs: the ports, plus the partition ARNs are minted in. */

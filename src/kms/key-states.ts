@@ -42,6 +42,15 @@ export const MANAGEMENT_STATE_RULES = {
   RotateKeyOnDemand: ROTATION_CHANGE,
   GetKeyRotationStatus: { PendingImport: "UnsupportedOperationException" },
   ListKeyRotations: {},
+  GetParametersForImport: { PendingDeletion: "KMSInvalidStateException", Unavailable: "KMSInvalidStateException" },
+  // Re-importing over present material (to change its expiry) is not offered: delete it first.
+  ImportKeyMaterial: {
+    Enabled: "KMSInvalidStateException",
+    Disabled: "KMSInvalidStateException",
+    PendingDeletion: "KMSInvalidStateException",
+    Unavailable: "KMSInvalidStateException",
+  },
+  DeleteImportedKeyMaterial: { PendingDeletion: "KMSInvalidStateException", Unavailable: "KMSInvalidStateException" },
 } as const satisfies Record<string, Partial<Record<KeyState, KmsErrorCode>>>;
 
 export type ManagementOperation = keyof typeof MANAGEMENT_STATE_RULES;

@@ -1,4 +1,5 @@
 import type { ServiceDeps } from "./deps.js";
+import { expireMaterial } from "./import-operations.js";
 import { keyLocks } from "./key-locks.js";
 import { rotateKey } from "./rotation.js";
 import type { KeyRecord } from "./types.js";
@@ -9,6 +10,8 @@ export interface JobReport {
   deleted: string[];
   /** Scheduled rotations: the key and its new current version. */
   rotated: { keyId: string; version: number }[];
+  /** Keys whose imported material reached its ValidTo: destroyed, key back in PendingImport. */
+  expired: string[];
   /** Due jobs that could not run now (key store not connected, device error): retried next tick. */
   deferred: string[];
 }
@@ -54,7 +57,7 @@ export class LifecycleJobs {
   }
 
   private async pass(): Promise<JobReport> {
-    const report: JobReport = { deleted: [], rotated: [], deferred: [] };
+    const report: JobReport = { deleted: [], rotated: [], expired: [], deferred: [] };
     const now = this.deps.clock.now();
     for (const tomb of [...this.unfinished.values()]) await this.destroyMaterial(tomb, report);
     for (const key of await this.deps.metadata.dueDeletions(now, this.batchSize)) await this.reap(key, now, report);
@@ -67,7 +70,26 @@ export class LifecycleJobs {
         this.defer(schedule.keyId, "rotation", "the rotation failed", report, err);
       }
     }
+    await this.expireImports(now, report);
     return report;
+  }
+
+  /** Imported material past its ValidTo; and wrapping keys whose import parameters expired. */
+  private async expireImports(now: Date, report: JobReport): Promise<void> {
+    for (const key of await this.deps.metadata.dueMaterialExpirations(now, this.batchSize)) {
+      if (!this.deps.keyStores.has(key.keyStoreId)) {
+        this.defer(key.keyId, "expiry", `key store '${key.keyStoreId}' is not connected`, report);
+        continue;
+      }
+      try {
+        if (await expireMaterial(this.deps, key)) report.expired.push(key.keyId);
+      } catch (err) {
+        this.defer(key.keyId, "expiry", "destroying the expired material failed", report, err);
+      }
+    }
+    for (const store of this.deps.keyStores.values()) {
+      await store.destroyExpiredWrappingKeys(now).catch((err: unknown) => this.defer(store.id, "expiry", "destroying expired wrapping keys failed", report, err));
+    }
   }
 
   private async reap(key: KeyRecord, now: Date, report: JobReport): Promise<void> {
@@ -97,7 +119,7 @@ export class LifecycleJobs {
     }
   }
 
-  private defer(keyId: string, job: "deletion" | "rotation", reason: string, report: JobReport, err?: unknown): void {
+  private defer(keyId: string, job: "deletion" | "rotation" | "expiry", reason: string, report: JobReport, err?: unknown): void {
     report.deferred.push(keyId);
     this.deps.events?.jobDeferred({ keyId, job, reason, err });
   }

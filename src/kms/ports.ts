@@ -1,6 +1,7 @@
 import type {
   AliasRecord,
   AsymmetricKeySpec,
+  ExpirationModel,
   EncryptionAlgorithm,
   HmacKeySpec,
   KeyRecord,
@@ -14,6 +15,8 @@ import type {
   SigningAlgorithm,
   Tag,
   VersionRecord,
+  WrappingAlgorithm,
+  WrappingKeySpec,
 } from "./types.js";
 
 /** Where time comes from, so deadlines (deletion, rotation, expiry) are tested by moving a clock. */
@@ -71,11 +74,36 @@ export interface MacKeyOperations {
 }
 
 /**
+ * BYOK: wrapping key pairs, the import token's MAC key and the unwrap all live in the device, so imported
+ * material is never in plaintext outside it.
+ */
+export interface KeyImportOperations {
+  /** Generates an RSA pair whose private half may only unwrap; returns its id and DER SPKI. */
+  createWrappingKey(spec: WrappingKeySpec, expiresAt: Date): Promise<{ wrappingKeyId: string; publicKey: Buffer }>;
+  /** Whether the device can unwrap with this algorithm (OAEP-SHA-256 is missing on SoftHSM2). */
+  canUnwrap(algorithm: WrappingAlgorithm): boolean;
+  /** MAC of an import token's payload, with a key held in the device. */
+  signImportToken(payload: Buffer): Promise<Buffer>;
+  /** Verifies an import token's MAC on the device; false for any mismatch. */
+  verifyImportToken(payload: Buffer, mac: Buffer): Promise<boolean>;
+  /**
+   * Unwraps AES-256 material into a token object under `ref`, sensitive and non-extractable. Throws
+   * InvalidCiphertextException when it does not unwrap and IncorrectKeyMaterialException when it is not
+   * 256 bits; either way nothing is left in the device.
+   */
+  importAesKey(ref: KeyMaterialRef, wrappingKeyId: string, algorithm: WrappingAlgorithm, encrypted: Buffer): Promise<void>;
+  /** A key check value computed by the device (never the material), to recognise re-imported material. */
+  keyCheckValue(ref: KeyMaterialRef): Promise<Buffer>;
+  /** Destroys wrapping key pairs whose parameters expired at or before `now`. */
+  destroyExpiredWrappingKeys(now: Date): Promise<void>;
+}
+
+/**
  * A device that holds key material and runs operations with it (a PKCS#11 token). Material never crosses
  * this interface: only references, inputs and results do (GenerateDataKeyPair's fresh pair excepted: it
  * is made for the client).
  */
-export interface KeyStore extends AsymmetricKeyOperations, MacKeyOperations {
+export interface KeyStore extends AsymmetricKeyOperations, MacKeyOperations, KeyImportOperations {
   readonly id: string;
   readonly capabilities: KeyStoreCapabilities;
   /** Generates a new AES-256 key inside the device under `ref`. */
@@ -106,7 +134,7 @@ export interface NewKey {
  * Durable key metadata. Every method is atomic on its own; implementations are async so that a networked
  * store (PostgreSQL) can fill the same interface as the embedded SQLite one.
  */
-export interface MetadataStore extends LifecycleMetadata, AliasMetadata, RotationMetadata, KeyStoreMetadata {
+export interface MetadataStore extends LifecycleMetadata, AliasMetadata, RotationMetadata, KeyStoreMetadata, ImportMetadata {
   /** Inserts the record (normally in state Creating), its first version and its tags, atomically. */
   insertKey(key: NewKey): Promise<void>;
   getKey(keyId: string): Promise<KeyRecord | undefined>;
@@ -121,6 +149,27 @@ export interface MetadataStore extends LifecycleMetadata, AliasMetadata, Rotatio
   deleteKey(keyId: string): Promise<void>;
   getTags(keyId: string): Promise<Tag[]>;
   close(): Promise<void>;
+}
+
+/** What is remembered about a key's imported material (it outlives the material: re-import compares with it). */
+export interface ImportRecord {
+  readonly keyId: string;
+  /** Device-computed check value of the first material imported; later imports must match it. */
+  readonly keyCheckValue: Buffer;
+  readonly expirationModel: ExpirationModel;
+  /** When the current material expires (KEY_MATERIAL_EXPIRES only, while material is present). */
+  readonly validTo?: Date | undefined;
+}
+
+/** BYOK material bookkeeping; each method is one transaction. */
+export interface ImportMetadata {
+  getImport(keyId: string): Promise<ImportRecord | undefined>;
+  /** Records the import and turns the key PendingImport → Enabled; false (nothing written) if it was not PendingImport. */
+  completeImport(record: ImportRecord): Promise<boolean>;
+  /** The material is gone: `from` → PendingImport and the expiry cleared (the check value stays); false if not in `from`. */
+  removeMaterial(keyId: string, from: KeyState): Promise<boolean>;
+  /** Keys whose imported material expires at or before `now` (Enabled or Disabled, not deleted), soonest first. */
+  dueMaterialExpirations(now: Date, limit: number): Promise<KeyRecord[]>;
 }
 
 /** State changes, deletion, descriptions and tags of keys. */

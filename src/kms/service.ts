@@ -3,6 +3,7 @@ import * as asym from "./asymmetric-operations.js";
 import * as crypto from "./crypto-operations.js";
 import * as pairs from "./data-key-pairs.js";
 import type { ServiceDeps } from "./deps.js";
+import * as imports from "./import-operations.js";
 import * as keys from "./key-operations.js";
 import * as stores from "./key-store-operations.js";
 import * as mac from "./mac-operations.js";
@@ -61,6 +62,10 @@ export class KmsService {
   getKeyRotationStatus = (req: Req<typeof rotation.getKeyRotationStatus>) => rotation.getKeyRotationStatus(this.deps, req);
   rotateKeyOnDemand = (req: Req<typeof rotation.rotateKeyOnDemand>) => rotation.rotateKeyOnDemand(this.deps, req);
   listKeyRotations = (req: Req<typeof rotation.listKeyRotations>) => rotation.listKeyRotations(this.deps, req);
+
+  getParametersForImport = (req: Req<typeof imports.getParametersForImport>) => imports.getParametersForImport(this.deps, req);
+  importKeyMaterial = (req: imports.ImportKeyMaterialRequest) => imports.importKeyMaterial(this.deps, req);
+  deleteImportedKeyMaterial = (req: Req<typeof imports.deleteImportedKeyMaterial>) => imports.deleteImportedKeyMaterial(this.deps, req);
 
   describeCustomKeyStores = (req: Req<typeof stores.describeCustomKeyStores>) => stores.describeCustomKeyStores(this.deps, req);
   connectCustomKeyStore = (req: Req<typeof stores.connectCustomKeyStore>) => stores.connectCustomKeyStore(this.deps, req);

@@ -1,6 +1,6 @@
-import type Database from "better-sqlite3";
 import type { AliasMetadata, KeyStoreMetadata, KeyStoreRecord, LifecycleMetadata, RotationMetadata } from "../kms/ports.js";
 import type { AliasRecord, KeyRecord, KeyState, RotationSchedule, RotationType, Tag, VersionRecord } from "../kms/types.js";
+import { SqliteImportStore } from "./sqlite-imports.js";
 import { type KeyRow, toRecord } from "./sqlite-rows.js";
 
 interface AliasRow {
@@ -25,9 +25,7 @@ interface VersionRow {
  * schedules, key store state. Multi-statement changes run in one transaction; compare-and-set conditions
  * are in the SQL, so a concurrent change is seen as "not applied" rather than overwritten.
  */
-export class SqliteLifecycleStore implements LifecycleMetadata, AliasMetadata, RotationMetadata, KeyStoreMetadata {
-  constructor(protected readonly db: Database.Database) {}
-
+export class SqliteLifecycleStore extends SqliteImportStore implements LifecycleMetadata, AliasMetadata, RotationMetadata, KeyStoreMetadata {
   async transitionKey(keyId: string, from: KeyState, to: KeyState, deletionDate: Date | undefined): Promise<boolean> {
     return (
       this.db

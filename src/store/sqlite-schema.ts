@@ -49,4 +49,12 @@ export const MIGRATIONS: readonly string[] = [
      creation_date INTEGER NOT NULL,
      connect       INTEGER NOT NULL
    ) STRICT;`,
+  // 3: BYOK — the check value of a key's imported material (kept across deletion) and its expiry.
+  `CREATE TABLE key_material (
+     key_id           TEXT PRIMARY KEY REFERENCES keys(key_id) ON DELETE CASCADE,
+     key_check_value  BLOB NOT NULL,
+     expiration_model TEXT NOT NULL,
+     valid_to         INTEGER
+   ) STRICT;
+   CREATE INDEX key_material_expiry ON key_material (valid_to) WHERE valid_to IS NOT NULL;`,
 ];
