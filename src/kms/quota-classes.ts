@@ -72,5 +72,8 @@ export const DEFAULT_OPERATION_RATES: Readonly<Record<string, number>> = {
   DescribeCustomKeyStores: 5,
   ConnectCustomKeyStore: 5,
   DisconnectCustomKeyStore: 5,
+  GetParametersForImport: 5,
+  ImportKeyMaterial: 5,
+  DeleteImportedKeyMaterial: 5,
 };
 export const DEFAULT_MANAGEMENT_RATE = 5;

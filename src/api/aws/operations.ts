@@ -301,6 +301,32 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
   DisconnectCustomKeyStore: op(shape({ CustomKeyStoreId: str }), async (s, r) =>
     done(s.disconnectCustomKeyStore({ customKeyStoreId: r.CustomKeyStoreId })),
   ),
+  GetParametersForImport: op(shape({ KeyId: str, WrappingAlgorithm: str, WrappingKeySpec: str }), async (s, r) => {
+    const res = await s.getParametersForImport({ keyId: r.KeyId, wrappingAlgorithm: r.WrappingAlgorithm, wrappingKeySpec: r.WrappingKeySpec });
+    return { KeyId: res.keyId, ImportToken: b64(res.importToken), PublicKey: b64(res.publicKey), ParametersValidTo: epochSeconds(res.parametersValidTo) };
+  }),
+  ImportKeyMaterial: op(
+    shape({ KeyId: str, ImportToken: blob, EncryptedKeyMaterial: blob, ExpirationModel: str, ValidTo: z.number(), ImportType: str, KeyMaterialDescription: str, KeyMaterialId: str }),
+    async (s, r) => {
+      if (r.ImportType !== undefined || r.KeyMaterialDescription !== undefined || r.KeyMaterialId !== undefined) {
+        // Multiple key material versions (AWS 2025) are not supported: refused rather than ignored.
+        throw new KmsError("UnsupportedOperationException", "ImportType, KeyMaterialDescription and KeyMaterialId are not supported by this service.");
+      }
+      return done(
+        s.importKeyMaterial({
+          keyId: r.KeyId,
+          importToken: r.ImportToken,
+          encryptedKeyMaterial: r.EncryptedKeyMaterial,
+          expirationModel: r.ExpirationModel,
+          validTo: r.ValidTo === undefined ? undefined : new Date(r.ValidTo * 1000),
+        }),
+      );
+    },
+  ),
+  DeleteImportedKeyMaterial: op(shape({ KeyId: str, KeyMaterialId: str }), async (s, r) => {
+    if (r.KeyMaterialId !== undefined) throw new KmsError("UnsupportedOperationException", "KeyMaterialId is not supported by this service.");
+    return done(s.deleteImportedKeyMaterial({ keyId: r.KeyId }));
+  }),
 };
 
 /** Operations that answer with an empty body on success. */

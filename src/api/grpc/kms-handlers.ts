@@ -7,6 +7,7 @@ import type { Metrics } from "../../observability/metrics.js";
 import { ERROR_TABLE, GRPC_ERROR_TYPE_KEY } from "../error-table.js";
 import { ANONYMOUS_PRINCIPAL, type QuotaGate, quotaKeyId } from "../quota-gate.js";
 import { context, keyMetadataToProto } from "./codec.js";
+import { importHandlers } from "./import-handlers.js";
 import { lifecycleHandlers } from "./lifecycle-handlers.js";
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
@@ -83,5 +84,6 @@ export function kmsHandlers(service: KmsService, log: Logger, metrics: Metrics, 
       service.generateDataKeyPairWithoutPlaintext({ ...r, encryptionContext: context(r.encryptionContext) }),
     ),
     ...lifecycleHandlers(service, unary),
+    ...importHandlers(service, unary),
   };
 }
