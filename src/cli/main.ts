@@ -4,6 +4,7 @@ import { collect, parseBlob, parseContext, parseIntArg, parseTag, type CliTag } 
 import { registerAsymmetricCommands } from "./asymmetric-commands.js";
 import { call, connect, errorType, type KmsClient } from "./client.js";
 import { registerEnvelopeCommands } from "./envelope-commands.js";
+import { registerImportCommands } from "./import-commands.js";
 import { registerLifecycleCommands } from "./lifecycle-commands.js";
 import { awsKeyMetadata, b64, print } from "./output.js";
 
@@ -72,7 +73,7 @@ kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string
       .option("--description <text>")
       .option("--key-spec <spec>", "SYMMETRIC_DEFAULT, RSA_2048, ECC_NIST_P256, ECC_NIST_EDWARDS25519, HMAC_256, ...")
       .option("--key-usage <usage>", "ENCRYPT_DECRYPT, SIGN_VERIFY or GENERATE_VERIFY_MAC")
-      .option("--origin <origin>", "AWS_KMS")
+      .option("--origin <origin>", "AWS_KMS, or EXTERNAL for imported material (docs/byok.md)")
       .option("--custom-key-store-id <id>", "key store (configured keyStores[].id); default: defaultKeyStore")
       .addOption(new Option("--tags <tag>", "TagKey=k,TagValue=v (repeatable) or JSON list").argParser(parseTag)),
   async (c, o, t) => {
@@ -232,6 +233,7 @@ kms<{ numberOfBytes: number; customKeyStoreId?: string }>(
 
 registerAsymmetricCommands({ kms, grantOption, contextOption, toMap });
 registerLifecycleCommands({ kms });
+registerImportCommands({ kms });
 
 function toMap(ctx: Record<string, string> | undefined): Map<string, string> {
   return new Map(Object.entries(ctx ?? {}));
