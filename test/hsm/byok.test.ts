@@ -3,6 +3,7 @@ import pkcs11js from "pkcs11js";
 import { afterAll, describe, expect, it } from "vitest";
 import { wrapKeyMaterial } from "../../src/cli/import-wrap.js";
 import { keyLabel } from "../../src/hsm/templates.js";
+import { reconcile } from "../../src/kms/reconcile.js";
 import type { KmsService } from "../../src/kms/service.js";
 import { MovableClock, openLifecycleService } from "../helpers/lifecycle.js";
 import { useTestToken } from "../helpers/softhsm.js";
@@ -141,6 +142,25 @@ describe("BYOK (import key material) on a real token", () => {
     // Wrapping keys of expired parameters are gone too.
     expect(inspect.objects(pkcs11js.CKO_PRIVATE_KEY).filter((k) => k.label.startsWith("p11kms-wrap:"))).toEqual([]);
     expect(await code(importInto(t.service, keyId, randomBytes(32), "RSAES_OAEP_SHA_1", "RSA_2048", { expirationModel: "KEY_MATERIAL_EXPIRES" }))).toBe("ValidationException");
+    await t.close();
+  });
+
+  it("start-up reconciliation destroys material a crash left under a PendingImport key, and leaves the key PendingImport", async () => {
+    const t = await openLifecycleService([token], clock);
+    const inspect = new TokenInspector(token);
+    const keyId = (await t.service.createKey({ origin: "EXTERNAL" })).keyId;
+    const empty = (await t.service.createKey({ origin: "EXTERNAL" })).keyId;
+    await importInto(t.service, keyId, randomBytes(32));
+    // A crash between "state → PendingImport" and "destroy the object" (expiry or deletion).
+    expect(await t.metadata.removeMaterial(keyId, "Enabled")).toBe(true);
+    expect(inspect.find(keyLabel(keyId, 1))).toBeDefined();
+    const quiet = { warn: () => undefined, error: () => undefined };
+    const report = await reconcile(t.metadata, t.deps.keyStores, quiet);
+    expect(report.missingMaterial).not.toContain(empty);
+    expect(report.quarantined).toEqual([]);
+    expect(inspect.find(keyLabel(keyId, 1))).toBeUndefined();
+    expect((await t.service.describeKey({ keyId })).keyState).toBe("PendingImport");
+    expect((await t.service.describeKey({ keyId: empty })).keyState).toBe("PendingImport");
     await t.close();
   });
 });
