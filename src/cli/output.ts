@@ -25,6 +25,8 @@ export function awsKeyMetadata(m: KeyMetadata | undefined): Record<string, unkno
     ...(m.encryptionAlgorithms.length ? { EncryptionAlgorithms: m.encryptionAlgorithms } : {}),
     ...(m.signingAlgorithms.length ? { SigningAlgorithms: m.signingAlgorithms } : {}),
     ...(m.macAlgorithms.length ? { MacAlgorithms: m.macAlgorithms } : {}),
+    ...(m.expirationModel ? { ExpirationModel: m.expirationModel } : {}),
+    ...(m.validTo ? { ValidTo: m.validTo.toISOString() } : {}),
     MultiRegion: m.multiRegion,
     ...(m.rsaOaepSha256Decryption ? { P11kmsRsaOaepSha256Decryption: m.rsaOaepSha256Decryption } : {}),
   };

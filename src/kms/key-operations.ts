@@ -101,7 +101,9 @@ export async function describeKey(
 ): Promise<KeyMetadata> {
   const keyId = parseKeyId(deps.partition, req.keyId, "KeyId", { aliases: true });
   validateGrantTokens(req.grantTokens);
-  return toMetadata(deps, await loadKey(deps, keyId));
+  const key = await loadKey(deps, keyId);
+  const imported = key.origin === "EXTERNAL" ? await deps.metadata.getImport(key.keyId) : undefined;
+  return { ...toMetadata(deps, key), expirationModel: imported?.expirationModel, validTo: imported?.validTo };
 }
 
 export interface ListKeysResult {

@@ -191,6 +191,9 @@ export interface KeyMetadata {
   readonly signingAlgorithms: readonly SigningAlgorithm[];
   readonly macAlgorithms: readonly MacAlgorithm[];
   readonly customKeyStoreId?: string | undefined;
+  /** EXTERNAL keys that have had material imported: whether it expires, and when. */
+  readonly expirationModel?: ExpirationModel | undefined;
+  readonly validTo?: Date | undefined;
   /**
    * p11kms extension, RSA ENCRYPT_DECRYPT keys only: how the key store decrypts RSAES_OAEP_SHA_256 —
    * on the device, through the raw-RSA fallback, or not at all (see docs/asymmetric-keys.md).

@@ -61,7 +61,10 @@ describe("BYOK through the AWS SDK (@aws-sdk/client-kms)", () => {
         expect(meta.Origin).toBe("EXTERNAL");
         const material = randomBytes(32);
         await importWith(kms, meta.KeyId!, material, alg, wrap);
-        expect((await kms.send(new DescribeKeyCommand({ KeyId: meta.KeyId }))).KeyMetadata!.KeyState).toBe("Enabled");
+        const described = (await kms.send(new DescribeKeyCommand({ KeyId: meta.KeyId }))).KeyMetadata!;
+        expect(described.KeyState).toBe("Enabled");
+        expect(described.ExpirationModel).toBe("KEY_MATERIAL_DOES_NOT_EXPIRE");
+        expect(described.ValidTo).toBeUndefined();
         const blob = (await kms.send(new EncryptCommand({ KeyId: meta.KeyId, Plaintext: Buffer.from(alg) }))).CiphertextBlob!;
         expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: blob }))).Plaintext!).toString()).toBe(alg);
 

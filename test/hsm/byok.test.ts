@@ -133,6 +133,9 @@ describe("BYOK (import key material) on a real token", () => {
     const validTo = new Date(clock.now().getTime() + 86_400_000);
     await importInto(t.service, keyId, randomBytes(32), "RSAES_OAEP_SHA_1", "RSA_2048", { expirationModel: "KEY_MATERIAL_EXPIRES", validTo });
     expect((await t.jobs.tick()).expired).toEqual([]);
+    const described = await t.service.describeKey({ keyId });
+    expect(described.expirationModel).toBe("KEY_MATERIAL_EXPIRES");
+    expect(described.validTo).toEqual(validTo);
     await t.close();
     clock.advanceDays(2);
     t = await openLifecycleService([token], clock);

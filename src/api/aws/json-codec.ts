@@ -74,6 +74,8 @@ export function keyMetadataJson(m: KeyMetadata): Record<string, unknown> {
     ...nonEmpty("SigningAlgorithms", m.signingAlgorithms),
     ...nonEmpty("MacAlgorithms", m.macAlgorithms),
     ...(m.customKeyStoreId ? { CustomKeyStoreId: m.customKeyStoreId } : {}),
+    ...(m.expirationModel ? { ExpirationModel: m.expirationModel } : {}),
+    ...(m.validTo ? { ValidTo: epochSeconds(m.validTo) } : {}),
     MultiRegion: false,
   };
 }

@@ -26,6 +26,8 @@ export function keyMetadataToProto(m: DomainKeyMetadata): KeyMetadata {
     macAlgorithms: [...m.macAlgorithms],
     customKeyStoreId: m.customKeyStoreId ?? "",
     rsaOaepSha256Decryption: m.rsaOaepSha256Decryption ?? "",
+    expirationModel: m.expirationModel ?? "",
+    validTo: m.validTo,
   };
 }
 
