@@ -14,6 +14,13 @@ export interface LifecycleEvents {
   pendingDeletionUse(e: { keyId: string; operation: string; deletionDate: Date | undefined }): void;
   keyDeleted(e: { keyId: string; keyStoreId: string; versions: number }): void;
   keyRotated(e: { keyId: string; version: number; rotationType: "AUTOMATIC" | "ON_DEMAND" }): void;
+  /**
+   * Key material was imported (BYOK). `unwrapPath` says where the unwrap ran: always "device" today — the
+   * software OAEP path is not offered for imports (docs/byok.md). Never carries material or token secrets.
+   */
+  materialImported?(e: { keyId: string; keyStoreId: string; wrappingAlgorithm: string; unwrapPath: "device"; expirationModel: string; validTo: Date | undefined }): void;
+  /** Imported material was destroyed: deleted by request, or expired at its ValidTo. */
+  materialRemoved?(e: { keyId: string; keyStoreId: string; reason: "deleted" | "expired" }): void;
   /** A due job (deletion or rotation) could not run now and will be retried. */
   jobDeferred(e: { keyId: string; job: "deletion" | "rotation" | "expiry"; reason: string; err?: unknown }): void;
 }

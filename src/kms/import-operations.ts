@@ -114,6 +114,14 @@ export async function importKeyMaterial(deps: ServiceDeps, req: ImportKeyMateria
       if (!(await deps.metadata.completeImport({ keyId: key.keyId, keyCheckValue: kcv, expirationModel: model, validTo }))) {
         throw new KmsError("KMSInvalidStateException", `ImportKeyMaterial: key ${key.keyId} is no longer PendingImport.`);
       }
+      deps.events?.materialImported?.({
+        keyId: key.keyId,
+        keyStoreId: key.keyStoreId,
+        wrappingAlgorithm: claims.algorithm,
+        unwrapPath: "device",
+        expirationModel: model,
+        validTo,
+      });
     } catch (err) {
       await store.destroyKey(ref);
       throw err;
@@ -133,6 +141,7 @@ export async function deleteImportedKeyMaterial(deps: ServiceDeps, req: { keyId?
       }
     }
     await store.destroyKey({ keyId: key.keyId, version: key.currentVersion });
+    deps.events?.materialRemoved?.({ keyId: key.keyId, keyStoreId: key.keyStoreId, reason: "deleted" });
   });
 }
 
@@ -145,6 +154,7 @@ export async function expireMaterial(deps: ServiceDeps, key: KeyRecord): Promise
   return keyLocks.run(key.keyId, async () => {
     if (!(await deps.metadata.removeMaterial(key.keyId, key.keyState))) return false;
     await store.destroyKey({ keyId: key.keyId, version: key.currentVersion });
+    deps.events?.materialRemoved?.({ keyId: key.keyId, keyStoreId: key.keyStoreId, reason: "expired" });
     return true;
   });
 }

@@ -24,6 +24,15 @@ export function lifecycleEvents(log: Logger, metrics: Metrics): LifecycleEvents 
       metrics.keyRotations.inc({ type: rotationType });
       log.info({ event: "KeyRotated", keyId, version, rotationType }, "key rotated");
     },
+    materialImported: ({ keyId, keyStoreId, wrappingAlgorithm, unwrapPath, expirationModel, validTo }) => {
+      log.info(
+        { event: "KeyMaterialImported", keyId, keyStoreId, wrappingAlgorithm, unwrapPath, expirationModel, validTo: validTo?.toISOString() },
+        "key material imported (unwrapped inside the token)",
+      );
+    },
+    materialRemoved: ({ keyId, keyStoreId, reason }) => {
+      log.warn({ event: "KeyMaterialRemoved", keyId, keyStoreId, reason }, "imported key material destroyed: the key is PendingImport");
+    },
     jobDeferred: ({ keyId, job, reason, err }) => {
       metrics.lifecycleDeferred.inc({ job });
       log.warn({ event: "LifecycleJobDeferred", keyId, job, reason, err }, "a due key lifecycle job was deferred; retried next pass");

@@ -75,6 +75,10 @@ describe("BYOK through the AWS SDK (@aws-sdk/client-kms)", () => {
         expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: blob }))).Plaintext!).toString()).toBe(alg);
       }
     }
+    const imported = d.logs.filter((l) => l.event === "KeyMaterialImported");
+    expect(imported.length).toBeGreaterThanOrEqual(4);
+    expect(imported[0]).toMatchObject({ unwrapPath: "device", wrappingAlgorithm: "RSAES_OAEP_SHA_1" });
+    expect(d.logs.some((l) => l.event === "KeyMaterialRemoved" && l.reason === "deleted")).toBe(true);
     await d.stop();
   }, 120_000);
 
