@@ -1,7 +1,9 @@
 /**
  * `make bench`: throughput and latency of p11kms against its two ceilings, in one run —
- *   the device:    AES-GCM 4 KB in a synchronous pkcs11js loop (no gRPC, no service layer);
- *   the daemon:    Encrypt 32 B / 4 KB, Decrypt 4 KB, GenerateDataKey, and Encrypt 4 KB at half load;
+ *   the device:    AES-GCM 4 KB, ECDSA P-256 and RSA-2048 PSS signing in pkcs11js loops (no gRPC, no
+ *                  service layer);
+ *   the daemon:    Encrypt 32 B / 4 KB, Decrypt 4 KB, GenerateDataKey, Encrypt 4 KB at half load, and
+ *                  Sign/Verify ECDSA P-256, Sign RSA-2048 PSS;
  *   the transport: a grpc-js echo server driven by the same h2load load as the daemon.
  * Every process under test is a child with its own fresh SoftHSM2 token; all are stopped and every temp
  * directory removed at the end, on error and on Ctrl-C. See docs/benchmarks.md.
@@ -21,6 +23,7 @@ import { type Ratio, type TableRow, formatReport, loadRow, meetsGoal, rawRow } f
 import { echoTargets } from "./scenarios/echo.js";
 import { kmsTargets } from "./scenarios/kms.js";
 import { runRaw } from "./scenarios/raw.js";
+import { signTargets } from "./scenarios/sign.js";
 import { type BenchSettings, readSettings } from "./settings.js";
 
 type RawResults = Record<RawMode, RawResult & { otherCpu: number }>;
@@ -31,6 +34,9 @@ interface DaemonResults {
   readonly decrypt4k: LoadRow;
   readonly generateDataKey: LoadRow;
   readonly encrypt4kPaced: LoadRow;
+  readonly signEcdsa: LoadRow;
+  readonly verifyEcdsa: LoadRow;
+  readonly signRsa: LoadRow;
 }
 
 interface EchoResults {
@@ -41,6 +47,21 @@ interface EchoResults {
 
 /** Share of the machine other processes may use before a run's figures are flagged as disturbed. */
 const BUSY = 0.1;
+
+/** Every device ceiling, in the order of the table. */
+const RAW_MODES = [
+  "gcm",
+  "rng+gcm",
+  "keystore",
+  "gcm-session",
+  "ecdsa-sign-async",
+  "ecdsa-sign",
+  "pss-sign-async",
+  "pss-sign",
+] as const satisfies readonly RawMode[];
+
+/** Issue 3's throughput aims for Sign over gRPC, in calls per second. */
+const SIGN_AIMS = { ecdsa: 10_000, rsa: 2_000 };
 
 const cleanup = new Cleanup();
 cleanup.onSignals();
@@ -62,8 +83,9 @@ try {
 
   const rows: TableRow[] = [
     ...[kms.encrypt32, kms.encrypt4k, kms.decrypt4k, kms.generateDataKey, kms.encrypt4kPaced].map(loadRow),
+    ...[kms.signEcdsa, kms.verifyEcdsa, kms.signRsa].map(loadRow),
     ...[echo.echo32, echo.echo4k, echo.echo4kPaced].map(loadRow),
-    ...(["gcm", "rng+gcm", "keystore", "gcm-session"] as const).map((m) => rawRow(raw[m])),
+    ...RAW_MODES.map((m) => rawRow(raw[m])),
   ];
   const ratios = ratiosOf(raw, kms, echo);
   process.stdout.write(`\n${formatReport(rows, ratios)}`);
@@ -88,7 +110,7 @@ try {
 async function rawScenarios(s: BenchSettings): Promise<RawResults> {
   const token = createToken(cleanup, "bench-raw");
   const out: Partial<RawResults> = {};
-  for (const mode of ["gcm", "rng+gcm", "keystore", "gcm-session"] as const) {
+  for (const mode of RAW_MODES) {
     out[mode] = await runRaw(cleanup, token, mode, s.rawMeasureMs);
     report(rawRow(out[mode]));
   }
@@ -100,6 +122,7 @@ async function daemonScenarios(s: BenchSettings, load: LoadSettings): Promise<Da
   const daemon = await startDaemon(cleanup, token, { cpuProfDir: s.cpuProfDir });
   log(`daemon pid ${daemon.child.pid} serving on ${daemon.grpcAddress}`);
   const t = await kmsTargets(daemon);
+  const signing = await signTargets(daemon);
   try {
     const encrypt32 = reportLoad(await runLoad(t.encrypt32, load));
     const encrypt4k = reportLoad(await runLoad(t.encrypt4k, load));
@@ -107,9 +130,13 @@ async function daemonScenarios(s: BenchSettings, load: LoadSettings): Promise<Da
     const generateDataKey = reportLoad(await runLoad(t.generateDataKey, load));
     const pace = paced(s, encrypt4k);
     const encrypt4kPaced = reportLoad(await runLoad(pacedTarget(t.encrypt4k, pace), load, pace));
-    return { encrypt32, encrypt4k, decrypt4k, generateDataKey, encrypt4kPaced };
+    const signEcdsa = reportLoad(await runLoad(signing.signEcdsa, load));
+    const verifyEcdsa = reportLoad(await runLoad(signing.verifyEcdsa, load));
+    const signRsa = reportLoad(await runLoad(signing.signRsa, load));
+    return { encrypt32, encrypt4k, decrypt4k, generateDataKey, encrypt4kPaced, signEcdsa, verifyEcdsa, signRsa };
   } finally {
     t.close();
+    signing.close();
     await daemon.child.stop();
     if (s.cpuProfDir) log(`daemon CPU profile written to ${s.cpuProfDir}`);
   }
@@ -155,6 +182,14 @@ function ratiosOf(raw: RawResults, kms: DaemonResults, echo: EchoResults): Ratio
     ratio("Encrypt 4 KB / pkcs11js RNG+AES-GCM 4 KB", rps(kms.encrypt4k), raw["rng+gcm"].opsPerSec),
     ratio("Pkcs11KeyStore / pkcs11js RNG+AES-GCM 4 KB", raw.keystore.opsPerSec, raw["rng+gcm"].opsPerSec),
     ratio("AES-GCM session-object key / token key", raw["gcm-session"].opsPerSec, raw.gcm.opsPerSec),
+    // The daemon signs with C_SignAsync on its session pool: the async loop is its ceiling, the sync one
+    // shows what the thread pool adds on this machine.
+    ratio("Sign ECDSA P-256 / pkcs11js ECDSA sign (async)", rps(kms.signEcdsa), raw["ecdsa-sign-async"].opsPerSec),
+    ratio("Sign ECDSA P-256 / pkcs11js ECDSA sign (sync)", rps(kms.signEcdsa), raw["ecdsa-sign"].opsPerSec),
+    ratio("Sign RSA-2048 PSS / pkcs11js PSS sign (async)", rps(kms.signRsa), raw["pss-sign-async"].opsPerSec),
+    ratio("Sign RSA-2048 PSS / pkcs11js PSS sign (sync)", rps(kms.signRsa), raw["pss-sign"].opsPerSec),
+    { name: "Sign ECDSA P-256 over gRPC", value: rps(kms.signEcdsa), unit: "ops/s", goal: { min: SIGN_AIMS.ecdsa } },
+    { name: "Sign RSA-2048 PSS over gRPC", value: rps(kms.signRsa), unit: "ops/s", goal: { min: SIGN_AIMS.rsa } },
     {
       name: `Encrypt 4 KB p99 at ${Math.round(rate)} req/s (50% of max)`,
       value: p99(kms.encrypt4kPaced),

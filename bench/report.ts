@@ -17,8 +17,9 @@ export interface TableRow {
 export interface Ratio {
   readonly name: string;
   readonly value: number;
-  readonly unit: "ratio" | "ms";
-  /** A goal, when there is one: value ≥ min or value ≤ max. */
+  /** "ops/s": an absolute rate, for throughput aims. */
+  readonly unit: "ratio" | "ms" | "ops/s";
+  /** A goal, when there is one: value ≥ min or value ≤ max (in `unit`). */
   readonly goal?: { readonly min?: number; readonly max?: number };
 }
 
@@ -42,12 +43,16 @@ const RAW_NAMES: Record<RawResult["mode"], string> = {
   "rng+gcm": "pkcs11js RNG(12)+AES-GCM 4 KB (sync loop)",
   keystore: "Pkcs11KeyStore RNG+AES-GCM 4 KB (await loop)",
   "gcm-session": "pkcs11js AES-GCM 4 KB, session-object key copy",
+  "ecdsa-sign": "pkcs11js ECDSA P-256 sign (sync loop)",
+  "ecdsa-sign-async": "pkcs11js ECDSA P-256 sign (C_SignAsync)",
+  "pss-sign": "pkcs11js RSA-2048 PSS sign (sync loop)",
+  "pss-sign-async": "pkcs11js RSA-2048 PSS sign (C_SignAsync)",
 };
 
 export function rawRow(r: RawResult & { otherCpu: number }): TableRow {
   return {
     scenario: RAW_NAMES[r.mode],
-    inFlight: "1",
+    inFlight: String(r.inFlight),
     requests: r.ops,
     opsPerSec: r.opsPerSec,
     p50: r.p50,
@@ -77,9 +82,10 @@ export function formatReport(rows: readonly TableRow[], ratios: readonly Ratio[]
   ]);
   const ratioRows = ratios.map((r) => {
     const ok = meetsGoal(r);
-    const unit = r.unit === "ms" ? " ms" : "";
-    const goal = r.goal ? `${r.goal.min !== undefined ? `≥ ${r.goal.min}` : `≤ ${r.goal.max}`}${unit}` : "";
-    const value = r.unit === "ms" ? `${fmtMs(r.value)} ms` : r.value.toFixed(2);
+    const unit = r.unit === "ratio" ? "" : ` ${r.unit}`;
+    const bound = (n: number) => (r.unit === "ops/s" ? fmtInt(n) : String(n));
+    const goal = r.goal ? `${r.goal.min !== undefined ? `≥ ${bound(r.goal.min)}` : `≤ ${bound(r.goal.max!)}`}${unit}` : "";
+    const value = r.unit === "ms" ? `${fmtMs(r.value)} ms` : r.unit === "ops/s" ? `${fmtInt(r.value)} ops/s` : r.value.toFixed(2);
     return [r.name, value, goal, ok === undefined ? "" : ok ? "met" : "NOT MET"];
   });
   const table = markdownTable(header, body, [false, false, true, true, true, true, false, true]);

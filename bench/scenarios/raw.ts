@@ -21,6 +21,8 @@ export async function runRaw(
     tokenLabel: token.label,
     pinFile: token.pinFile,
     plaintextBytes: 4096,
+    // As many as the daemon's session pool holds by default (keyStores[].maxSessions = 8).
+    sessions: 8,
     warmupMs: 1000,
     measureMs,
   };
