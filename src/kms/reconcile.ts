@@ -1,4 +1,5 @@
 import type { KeyMaterialRef, KeyStore, MetadataStore } from "./ports.js";
+import type { KeyRecord } from "./types.js";
 
 export interface ReconcileReport {
   /** Creating records whose creation never finished: removed with their material. */
@@ -30,9 +31,7 @@ export async function reconcile(
   const present = new Set<string>(); // keyIds with objects on some connected store
   for (const store of stores.values()) for (const ref of await store.inventory()) present.add(ref.keyId);
 
-  const listing = { limit: 500, includeCreating: true, includeDeleted: true };
-  for (let after: string | undefined, page; (page = await metadata.listKeys({ ...listing, afterKeyId: after })).length > 0; ) {
-    after = page[page.length - 1]!.keyId;
+  for await (const page of everyKey(metadata)) {
     for (const key of page) {
       const store = stores.get(key.keyStoreId);
       if (key.deletedAt) {
@@ -85,4 +84,15 @@ export async function reconcile(
     }
   }
   return report;
+}
+
+/** Every record, tombstones and unfinished creations included, a page at a time (in key id order). */
+async function* everyKey(metadata: MetadataStore): AsyncGenerator<KeyRecord[]> {
+  let afterKeyId: string | undefined;
+  for (;;) {
+    const page = await metadata.listKeys({ limit: 500, includeCreating: true, includeDeleted: true, afterKeyId });
+    if (page.length === 0) return;
+    yield page;
+    afterKeyId = page[page.length - 1]!.keyId;
+  }
 }

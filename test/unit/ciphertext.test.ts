@@ -12,19 +12,12 @@ import {
   parseBlob,
 } from "../../src/kms/ciphertext.js";
 import { KmsError } from "../../src/kms/errors.js";
+import { thrown } from "../helpers/thrown.js";
 
 const KEY_ID = "00112233-4455-6677-8899-aabbccddeeff";
 const IV = Buffer.from("a0a1a2a3a4a5a6a7a8a9aaab", "hex");
 const INVALID_MESSAGE = "The ciphertext is invalid, was tampered with, or the encryption context does not match.";
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the call to throw");
-}
 
 function expectInvalidCiphertext(blob: Uint8Array): void {
   const err = thrown(() => parseBlob(blob));

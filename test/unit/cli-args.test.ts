@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { InvalidArgumentError } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collect, parseBlob, parseContext, parseIntArg, parseTag } from "../../src/cli/args.js";
+import { thrown } from "../helpers/thrown.js";
 
 let dir: string;
 
@@ -20,14 +21,6 @@ function file(name: string, content: string | Buffer): string {
   return p;
 }
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the call to throw");
-}
 
 function expectInvalidArgument(fn: () => unknown, message: string): void {
   const err = thrown(fn);

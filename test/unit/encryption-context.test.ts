@@ -6,15 +6,8 @@ import {
 } from "../../src/kms/encryption-context.js";
 import { KmsError } from "../../src/kms/errors.js";
 import type { EncryptionContext } from "../../src/kms/types.js";
+import { thrown } from "../helpers/thrown.js";
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the call to throw");
-}
 
 function expectValidation(ctx: EncryptionContext, message: string): void {
   const err = thrown(() => validateEncryptionContext(ctx));

@@ -1,26 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { KmsError, type KmsErrorCode } from "../../src/kms/errors.js";
 import { keyArn, parseKeyId, type Partition } from "../../src/kms/key-ids.js";
+import { expectKmsError } from "../helpers/thrown.js";
 
 const P: Partition = { region: "eu-central-1", accountId: "111122223333" };
 const ID = "1234abcd-12ab-34cd-56ef-1234567890ab";
 const ARN = `arn:aws:kms:eu-central-1:111122223333:key/${ID}`;
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the call to throw");
-}
 
-function expectKmsError(fn: () => unknown, code: KmsErrorCode, message: string): void {
-  const err = thrown(fn);
-  expect(err).toBeInstanceOf(KmsError);
-  expect((err as KmsError).code).toBe(code);
-  expect((err as KmsError).message).toBe(message);
-}
 
 describe("keyArn", () => {
   it("builds the ARN in the partition's region and account", () => {

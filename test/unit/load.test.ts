@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConfigError, loadConfig, resolvePath } from "../../src/config/load.js";
+import { thrown } from "../helpers/thrown.js";
 
 const URI = "pkcs11:token=p11kms?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:pin";
 const STORES = `keyStores:\n  - id: default\n    uri: "${URI}"\n`;
@@ -29,14 +30,6 @@ function write(text: string, name = "p11kms.yaml"): string {
   return file;
 }
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the call to throw");
-}
 
 /** The ConfigError a load fails with. */
 function configError(file: string, env: NodeJS.ProcessEnv = {}): ConfigError {

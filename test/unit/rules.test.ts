@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { KmsError, type KmsErrorCode } from "../../src/kms/errors.js";
+import { type KmsError, type KmsErrorCode } from "../../src/kms/errors.js";
 import {
   allowedUsages,
   assertAlgorithm,
@@ -11,6 +11,7 @@ import {
   signingAlgorithmsFor,
 } from "../../src/kms/rules.js";
 import { KEY_SPECS, KEY_STATES, type KeyRecord, type KeySpec, type KeyState, type KeyUsage } from "../../src/kms/types.js";
+import { thrown, expectKmsError } from "../helpers/thrown.js";
 
 const KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -29,21 +30,7 @@ function key(over: Partial<KeyRecord> = {}): KeyRecord {
   };
 }
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the call to throw");
-}
 
-function expectKmsError(fn: () => unknown, code: KmsErrorCode, message: string): void {
-  const err = thrown(fn);
-  expect(err).toBeInstanceOf(KmsError);
-  expect((err as KmsError).code).toBe(code);
-  expect((err as KmsError).message).toBe(message);
-}
 
 describe("assertUsable", () => {
   it("lets an Enabled key with the right usage through", () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { KmsError } from "../../src/kms/errors.js";
 import {
   MAX_GRANT_TOKENS,
   MAX_TAGS,
@@ -11,22 +10,9 @@ import {
   validateTags,
 } from "../../src/kms/validate.js";
 import type { Tag } from "../../src/kms/types.js";
+import { expectKmsError } from "../helpers/thrown.js";
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the call to throw");
-}
 
-function expectKmsError(fn: () => unknown, code: string, message: string): void {
-  const err = thrown(fn);
-  expect(err).toBeInstanceOf(KmsError);
-  expect((err as KmsError).code).toBe(code);
-  expect((err as KmsError).message).toBe(message);
-}
 
 describe("requireBytes", () => {
   it("returns the bytes as a Buffer over the same memory", () => {

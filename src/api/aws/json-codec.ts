@@ -9,10 +9,12 @@ import { AwsProtocolError } from "./protocol-errors.js";
  * both APIs give the same ValidationException for the same mistake.
  */
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// A flat character-class test plus the length rule: as strict as the grouped form, and cheap on the hot path
+// (the grouped regular expression showed up at ~3 % of the daemon's CPU for 4 KB plaintexts).
+const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export const blob = z.string().transform((s, ctx) => {
-  if (!BASE64.test(s)) {
+  if (s.length % 4 !== 0 || !BASE64_CHARS.test(s)) {
     ctx.addIssue({ code: "custom", message: "is not valid base64" });
     return z.NEVER;
   }

@@ -69,9 +69,11 @@ export class SigV4Verifier {
     const key = this.keys.get(auth.accessKeyId);
     if (!key) throw new AwsProtocolError("UnrecognizedClientException", "The security token included in the request is invalid.");
 
-    const bodyHash = createHash("sha256").update(req.body).digest("hex");
+    // The signer hashes the body itself; a declared hash (which it would trust instead) must match it.
     const claimed = header(req, "x-amz-content-sha256");
-    if (claimed !== undefined && claimed !== bodyHash) throw invalid("The x-amz-content-sha256 header does not match the body.");
+    if (claimed !== undefined && claimed !== createHash("sha256").update(req.body).digest("hex")) {
+      throw invalid("The x-amz-content-sha256 header does not match the body.");
+    }
 
     const signedHeaders: Record<string, string> = {};
     for (const h of auth.signedHeaders) signedHeaders[h] = header(req, h)!;

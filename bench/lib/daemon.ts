@@ -1,0 +1,75 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Child, jsonLine } from "./child.js";
+import type { Cleanup } from "./cleanup.js";
+import { PROJECT_ROOT } from "./paths.js";
+import type { BenchToken } from "./token.js";
+
+export interface RunningDaemon {
+  readonly child: Child;
+  readonly grpcAddress: string;
+  readonly metricsUrl: string;
+}
+
+/**
+ * Starts `bin/p11kms serve` exactly as an operator would, on the token given, with its SQLite store next
+ * to the token and both listeners on free loopback ports (read back from the "p11kms serving" log line).
+ * `cpuProfDir`, when set, runs the daemon under `node --cpu-prof`; the profile is written at its exit.
+ */
+export async function startDaemon(
+  cleanup: Cleanup,
+  token: BenchToken,
+  opts: { cpuProfDir?: string | undefined },
+): Promise<RunningDaemon> {
+  const configPath = join(token.dir, "p11kms.yaml");
+  writeFileSync(configPath, daemonConfig(token), { mode: 0o600 });
+  const nodeFlags = opts.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
+  const child = Child.start(
+    cleanup,
+    "p11kms daemon",
+    process.execPath,
+    [...nodeFlags, join(PROJECT_ROOT, "bin/p11kms"), "serve", "--config", configPath],
+    {
+      ...process.env,
+      // The variables override the file; set them so an operator's environment cannot redirect the bench.
+      P11KMS_GRPC_LISTEN: "127.0.0.1:0",
+      P11KMS_METRICS_LISTEN: "127.0.0.1:0",
+      P11KMS_METRICS_ENABLED: "true",
+    },
+  );
+  const ports = await child.waitFor(
+    (line) => {
+      const j = jsonLine(line);
+      return j?.msg === "p11kms serving" ? { grpc: Number(j.grpcPort), metrics: Number(j.metricsPort) } : undefined;
+    },
+    30_000,
+    'the "p11kms serving" log line',
+  );
+  if (!Number.isInteger(ports.metrics)) throw child.failure("no metrics listener: the bench checks outcomes there");
+  return { child, grpcAddress: `127.0.0.1:${ports.grpc}`, metricsUrl: `http://127.0.0.1:${ports.metrics}/metrics` };
+}
+
+/** The dev configuration (config/p11kms.dev.yaml) pointed at the bench token. */
+function daemonConfig(token: BenchToken): string {
+  const uri = `pkcs11:token=${token.label}?module-path=${token.modulePath}&pin-source=file:${token.pinFile}`;
+  return [
+    "# Written by the benchmark (bench/lib/daemon.ts) for one run.",
+    "grpc:",
+    "  listen: 127.0.0.1:0",
+    "  insecure: true",
+    "metrics:",
+    "  listen: 127.0.0.1:0",
+    "  enabled: true",
+    "storage:",
+    `  sqlitePath: ${JSON.stringify(join(token.dir, "p11kms.db"))}`,
+    "keyStores:",
+    "  - id: default",
+    `    uri: ${JSON.stringify(uri)}`,
+    "    maxSessions: 8",
+    "log:",
+    "  level: info",
+    "moduleEnvironment:",
+    `  SOFTHSM2_CONF: ${JSON.stringify(token.conf)}`,
+    "",
+  ].join("\n");
+}
