@@ -185,6 +185,10 @@ export class ImportOps {
     });
   }
 
+  get outstandingWrappingKeys(): number {
+    return this.wrapping.size;
+  }
+
   async destroyExpiredWrappingKeys(now: Date): Promise<void> {
     if (!this.swept) {
       // Once per process: wrapping keys created before a restart are found by their label prefix.

@@ -148,6 +148,10 @@ export class Pkcs11KeyStore implements KeyStore {
   importAesKey(ref: KeyMaterialRef, wrappingKeyId: string, algorithm: WrappingAlgorithm, encrypted: Buffer): Promise<void> {
     return this.imports.importAesKey(ref, wrappingKeyId, algorithm, encrypted);
   }
+  outstandingWrappingKeys(): number {
+    return this.imports.outstandingWrappingKeys;
+  }
+
   destroyExpiredWrappingKeys(now: Date): Promise<void> {
     return this.imports.destroyExpiredWrappingKeys(now);
   }

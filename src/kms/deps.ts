@@ -37,6 +37,8 @@ export interface ServiceDeps {
   readonly defaultKeyStoreId: string;
   readonly clock: Clock;
   readonly partition: Partition;
+  /** Bound on unexpired import parameter sets per key store (default DEFAULT_MAX_IMPORT_PARAMETER_SETS). */
+  readonly maxImportParameterSets?: number;
   readonly events?: LifecycleEvents | undefined;
   /** Connection management of the configured key stores (absent in tests that build bare deps). */
   readonly connections?: KeyStoreConnections | undefined;

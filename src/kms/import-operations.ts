@@ -10,6 +10,8 @@ import { optionalEnum, requireBytes } from "./validate.js";
 
 /** AWS: import parameters are valid for 24 hours; ValidTo at most 365 days ahead. */
 export const PARAMETERS_VALID_MS = 24 * 3_600_000;
+/** Unexpired import parameter sets (wrapping key pairs) one key store may hold at once. */
+export const DEFAULT_MAX_IMPORT_PARAMETER_SETS = 100;
 export const MAX_VALID_TO_MS = 365 * 86_400_000;
 /** Wrapped material: a 4096-bit OAEP block plus a KWP-wrapped 256-bit key leaves room; AWS caps at 6144. */
 const MAX_ENCRYPTED_BYTES = 6144;
@@ -54,7 +56,18 @@ export async function getParametersForImport(
       `The key store '${store.id}' cannot unwrap with ${algorithm} on its device (no RSA-OAEP with SHA-256), and a software unwrap would expose the key material in process memory. Use ${algorithm.replace("SHA_256", "SHA_1")}.`,
     );
   }
-  const expiresAt = new Date(deps.clock.now().getTime() + PARAMETERS_VALID_MS);
+  // Every call leaves an RSA key pair in the device for 24 h: bound how many may pile up, so that a caller
+  // cannot fill the token (SoftHSM2 slows down with every object it holds). Expired ones go first.
+  const now = deps.clock.now();
+  await store.destroyExpiredWrappingKeys(now);
+  const limit = deps.maxImportParameterSets ?? DEFAULT_MAX_IMPORT_PARAMETER_SETS;
+  if (store.outstandingWrappingKeys() >= limit) {
+    throw new KmsError(
+      "LimitExceededException",
+      `Key store '${store.id}' already holds ${limit} unexpired import parameter sets; use one of them or wait until they expire (24 hours after GetParametersForImport).`,
+    );
+  }
+  const expiresAt = new Date(now.getTime() + PARAMETERS_VALID_MS);
   const { wrappingKeyId, publicKey } = await store.createWrappingKey(spec, expiresAt);
   const payload = encodeImportTokenPayload({ keyId: key.keyId, wrappingKeyId, algorithm, expiresAt });
   const mac = await store.signImportToken(payload);

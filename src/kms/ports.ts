@@ -96,6 +96,8 @@ export interface KeyImportOperations {
   keyCheckValue(ref: KeyMaterialRef): Promise<Buffer>;
   /** Destroys wrapping key pairs whose parameters expired at or before `now`. */
   destroyExpiredWrappingKeys(now: Date): Promise<void>;
+  /** How many wrapping key pairs (unexpired import parameter sets) the device holds. */
+  outstandingWrappingKeys(): number;
 }
 
 /**

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { wrapKeyMaterial } from "../../src/cli/import-wrap.js";
 import { keyLabel } from "../../src/hsm/templates.js";
 import { reconcile } from "../../src/kms/reconcile.js";
-import type { KmsService } from "../../src/kms/service.js";
+import { KmsService } from "../../src/kms/service.js";
 import { MovableClock, openLifecycleService } from "../helpers/lifecycle.js";
 import { useTestToken } from "../helpers/softhsm.js";
 import { TokenInspector } from "../helpers/token-objects.js";
@@ -50,6 +50,22 @@ describe("BYOK (import key material) on a real token", () => {
     expect(inspect.objects(pkcs11js.CKO_PUBLIC_KEY).filter((k) => k.label.startsWith("p11kms-wrap"))).toEqual([]);
     await t.close();
   }, 120_000);
+
+  it("bounds the unexpired import parameter sets a key store holds (LimitExceededException), expired ones first", async () => {
+    const t = await openLifecycleService([token], clock);
+    const store = t.deps.keyStores.get(token.label)!;
+    await store.destroyExpiredWrappingKeys(clock.now());
+    const limited = new KmsService({ ...t.deps, maxImportParameterSets: store.outstandingWrappingKeys() + 2 });
+    const keyId = (await limited.createKey({ origin: "EXTERNAL" })).keyId;
+    const params = { keyId, wrappingAlgorithm: "RSAES_OAEP_SHA_1", wrappingKeySpec: "RSA_2048" };
+    expect(await code(limited.getParametersForImport(params))).toBe("ok");
+    expect(await code(limited.getParametersForImport(params))).toBe("ok");
+    expect(await code(limited.getParametersForImport(params))).toBe("LimitExceededException");
+    clock.advanceDays(1.01); // every set made so far expires and is destroyed before the next one is counted
+    expect(await code(limited.getParametersForImport(params))).toBe("ok");
+    expect(store.outstandingWrappingKeys()).toBe(1);
+    await t.close();
+  }, 60_000);
 
   it("refuses RSAES_PKCS1_V1_5, and SHA-256 wrapping on a device without OAEP-SHA-256", async () => {
     const t = await openLifecycleService([token], clock);
