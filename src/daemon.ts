@@ -28,9 +28,6 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-/** How often due deletions and rotations are looked for (they are also run once at start). */
-const LIFECYCLE_INTERVAL_MS = 60_000;
-
 /**
  * FOR TESTS ONLY: P11KMS_TEST_CLOCK_OFFSET_MS shifts the daemon's clock by that many milliseconds, so an
  * end-to-end test can restart the daemon "days later" and watch a deletion deadline pass while it was
@@ -123,7 +120,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     jobs = new LifecycleJobs(deps);
     const due = await jobs.tick();
     log.info({ deleted: due.deleted.length, rotated: due.rotated.length, deferred: due.deferred.length }, "due key lifecycle jobs run");
-    jobs.start(LIFECYCLE_INTERVAL_MS);
+    jobs.start(config.lifecycle.checkIntervalSeconds * 1000);
     const quotas = quotaGateFor(config.quotas, service, metrics, systemClock);
     if (quotas) log.info({ quotas: config.quotas }, "request quotas enabled");
     grpc = await startGrpcServer({

@@ -106,6 +106,13 @@ export const configSchema = z
       .object({ drainTimeoutMs: z.number().int().min(0).max(600_000).default(10_000) })
       .strict()
       .default({ drainTimeoutMs: 10_000 }),
+    lifecycle: z
+      .object({
+        /** How often due deletions, rotations and expiries are looked for (they also run once at start). */
+        checkIntervalSeconds: z.number().int().min(1).max(3600).default(60),
+      })
+      .strict()
+      .default({ checkIntervalSeconds: 60 }),
     quotas: quotas.default({ enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 }),
   })
   .strict()

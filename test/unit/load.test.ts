@@ -60,6 +60,7 @@ describe("loadConfig: defaults and paths", () => {
       moduleEnvironment: {},
       log: { level: "info" },
       shutdown: { drainTimeoutMs: 10000 },
+      lifecycle: { checkIntervalSeconds: 60 },
       quotas: { enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 },
       baseDir: sub,
     });

@@ -42,6 +42,7 @@ describe("configSchema", () => {
       moduleEnvironment: {},
       log: { level: "info" },
       shutdown: { drainTimeoutMs: 10000 },
+      lifecycle: { checkIntervalSeconds: 60 },
       quotas: { enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 },
     });
   });
