@@ -1,5 +1,5 @@
 import pkcs11js from "pkcs11js";
-import { mechanismList } from "./templates.js";
+import { aes256KeyTemplate, mechanismList } from "./templates.js";
 
 /**
  * Templates of BYOK's device objects. Every one of them is sensitive and non-extractable: the point of
@@ -51,23 +51,8 @@ export function wrappingKeyPairTemplates(bits: number, label: string, restrict: 
  * its length is checked afterwards.
  */
 export function importedAesTemplate(label: string, id: Buffer): pkcs11js.Template {
-  return [
-    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-    { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
-    { type: pkcs11js.CKA_TOKEN, value: true },
-    { type: pkcs11js.CKA_PRIVATE, value: true },
-    { type: pkcs11js.CKA_SENSITIVE, value: true },
-    { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-    { type: pkcs11js.CKA_ENCRYPT, value: true },
-    { type: pkcs11js.CKA_DECRYPT, value: true },
-    { type: pkcs11js.CKA_WRAP, value: false },
-    { type: pkcs11js.CKA_UNWRAP, value: false },
-    { type: pkcs11js.CKA_SIGN, value: false },
-    { type: pkcs11js.CKA_VERIFY, value: false },
-    { type: pkcs11js.CKA_DERIVE, value: false },
-    { type: pkcs11js.CKA_LABEL, value: label },
-    { type: pkcs11js.CKA_ID, value: id },
-  ];
+  // Derived from the generated key's template so the two can never drift apart on a security attribute.
+  return aes256KeyTemplate(label, id).filter((a) => a.type !== pkcs11js.CKA_VALUE_LEN);
 }
 
 /** The ephemeral AES key of RSA_AES_KEY_WRAP_*: a session object that can only unwrap, destroyed after use. */
