@@ -18,6 +18,7 @@ import { KmsService } from "./kms/service.js";
 import { lifecycleEvents } from "./observability/lifecycle-events.js";
 import type { Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
+import { cachingMetadataStore } from "./store/caching-metadata-store.js";
 import { SqliteMetadataStore } from "./store/sqlite-metadata-store.js";
 
 export interface RunningDaemon {
@@ -46,8 +47,21 @@ function systemClockFor(log: Logger): Clock {
  */
 export async function startDaemon(config: Config & { baseDir: string }, log: Logger): Promise<RunningDaemon> {
   for (const [name, value] of Object.entries(config.moduleEnvironment)) process.env[name] = value;
-  const metadata = new SqliteMetadataStore(config.storage.sqlitePath);
   const keyStores = new Map<string, KeyStore>();
+  const metrics = new Metrics();
+  const sqlite = new SqliteMetadataStore(config.storage.sqlitePath);
+  const metadata =
+    config.storage.recordCacheMs > 0
+      ? cachingMetadataStore(sqlite, {
+          maxEntries: 10_000,
+          ttlMs: config.storage.recordCacheMs,
+          // Any change to a key (disable, deletion, rotation, material removed…) also drops its session copies.
+          onWrite: (keyId) => {
+            if (keyId === undefined) return;
+            for (const ks of keyStores.values()) if (ks instanceof Pkcs11KeyStore) ks.dropCopies(keyId);
+          },
+        })
+      : sqlite;
   const systemClock = systemClockFor(log);
   const connections = new KeyStoreConnections(
     config.keyStores.map((k) => k.id),
@@ -62,6 +76,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
           tokenLabel: uri.token,
           pin: readPin(uri.pinSource, config.baseDir),
           maxSessions: ks.maxSessions,
+          sessionCopies: ks.sessionCopies,
+          observe: metrics.hsmObserver(ks.id),
           rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
         });
         log.info(
@@ -82,6 +98,12 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     systemClock,
     log,
   );
+  for (const ks of config.keyStores) {
+    metrics.watchPool(ks.id, () => {
+      const store = keyStores.get(ks.id);
+      return store instanceof Pkcs11KeyStore ? store.usage() : undefined;
+    });
+  }
   let jobs: LifecycleJobs | undefined;
   let grpc: GrpcServer | undefined;
   let metricsServer: HttpServer | undefined;
@@ -105,7 +127,6 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       "reconciliation finished",
     );
 
-    const metrics = new Metrics();
     const deps = {
       metadata,
       keyStores,

@@ -55,7 +55,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   return {
     ...config,
     baseDir,
-    storage: { sqlitePath: resolvePath(baseDir, config.storage.sqlitePath) },
+    storage: { ...config.storage, sqlitePath: resolvePath(baseDir, config.storage.sqlitePath) },
     aws: {
       ...config.aws,
       accessKeyFiles: config.aws.accessKeyFiles.map((f) => resolvePath(baseDir, f)),

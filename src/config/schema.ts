@@ -18,6 +18,11 @@ const keyStore = z
     }),
     maxSessions: z.number().int().min(1).max(256).default(8),
     /**
+     * Keys whose material is also held as an in-memory session copy (faster AES and P-256 signing on
+     * SoftHSM2, a few KiB of the module's memory each); least recently used first out; 0 turns copies off.
+     */
+    sessionCopies: z.number().int().min(0).max(1_000_000).default(1000),
+    /**
      * RSAES_OAEP_SHA_256 on a token without OAEP-SHA-256 (SoftHSM2 2.6.1): "auto" allows the fallback (raw
      * RSA on the device, OAEP decoding in the process) only for software tokens; "allow" and "deny" force it.
      */
@@ -88,9 +93,16 @@ export const configSchema = z
       .strict()
       .default({ listen: "127.0.0.1:9464", enabled: true }),
     storage: z
-      .object({ sqlitePath: z.string().min(1).default("p11kms.db") })
+      .object({
+        sqlitePath: z.string().min(1).default("p11kms.db"),
+        /**
+         * How long a cached key record or alias may be served (ms). Changes made through this daemon are
+         * seen at once; the bound is for changes another replica makes to a shared database. 0: no cache.
+         */
+        recordCacheMs: z.number().int().min(0).max(3_600_000).default(2000),
+      })
       .strict()
-      .default({ sqlitePath: "p11kms.db" }),
+      .default({ sqlitePath: "p11kms.db", recordCacheMs: 2000 }),
     keyStores: z.array(keyStore).min(1, "configure at least one key store"),
     defaultKeyStore: z.string().optional(),
     /**

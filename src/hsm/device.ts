@@ -3,6 +3,12 @@ import { KmsError } from "../kms/errors.js";
 import { CKR, rvOf } from "./return-values.js";
 import type { SessionPool } from "./session-pool.js";
 
+/**
+ * Told the duration of every device call (inside its session: waiting for a session is not counted; the
+ * pool's waiters gauge shows that). `mechanism` is a short family name ("AES_GCM", "ECDSA") or "-".
+ */
+export type HsmCallObserver = (operation: string, mechanism: string, seconds: number) => void;
+
 /** Decides, for one operation, which return values are the caller's fault (and which error they are). */
 export type Classifier = (rv: number | undefined) => KmsError | undefined;
 
@@ -15,16 +21,28 @@ export class Device {
   constructor(
     readonly mod: pkcs11js.PKCS11,
     readonly pool: SessionPool,
+    private readonly observe?: HsmCallObserver,
   ) {}
 
   /**
    * For fast operations (AES, HMAC, RNG, attributes): synchronously when a session is idle — no promise
    * hop, which costs more than the operation itself — otherwise queued for a session.
    */
-  async run<T>(op: string, fn: (session: pkcs11js.Handle) => T, classify?: Classifier): Promise<T> {
+  async run<T>(op: string, fn: (session: pkcs11js.Handle) => T, classify?: Classifier, mechanism = "-"): Promise<T> {
+    const observe = this.observe;
+    const call = observe
+      ? (s: pkcs11js.Handle) => {
+          const t0 = performance.now();
+          try {
+            return fn(s);
+          } finally {
+            observe(op, mechanism, (performance.now() - t0) / 1000);
+          }
+        }
+      : fn;
     try {
-      const sync = this.pool.trySync(fn);
-      return sync ? sync.value : await this.pool.use(fn);
+      const sync = this.pool.trySync(call);
+      return sync ? sync.value : await this.pool.use(call);
     } catch (err) {
       throw deviceFailure(op, err, classify);
     }
@@ -37,9 +55,20 @@ export class Device {
    * WARNING: the native side keeps raw pointers to the input and output Buffers; `fn` must keep them
    * referenced until its promise settles (see {@link retain}).
    */
-  async runAsync<T>(op: string, fn: (session: pkcs11js.Handle) => Promise<T>, classify?: Classifier): Promise<T> {
+  async runAsync<T>(op: string, fn: (session: pkcs11js.Handle) => Promise<T>, classify?: Classifier, mechanism = "-"): Promise<T> {
+    const observe = this.observe;
+    const call = observe
+      ? async (s: pkcs11js.Handle) => {
+          const t0 = performance.now();
+          try {
+            return await fn(s);
+          } finally {
+            observe(op, mechanism, (performance.now() - t0) / 1000);
+          }
+        }
+      : fn;
     try {
-      return await this.pool.use(fn);
+      return await this.pool.use(call);
     } catch (err) {
       throw deviceFailure(op, err, classify);
     }

@@ -1,9 +1,13 @@
 import pkcs11js from "pkcs11js";
 import type { KeyMaterialRef } from "../kms/ports.js";
+import type { CopyState } from "./session-copies.js";
 import { keyLabel, parseKeyLabel } from "./templates.js";
 
-/** The objects behind one backing key: a secret key (AES, HMAC), or a private/public key pair. */
-export interface KeyObjects {
+/**
+ * The objects behind one backing key: a secret key (AES, HMAC), or a private/public key pair; and the
+ * in-memory session copies of the hot ones ({@link CopyState}).
+ */
+export interface KeyObjects extends CopyState {
   secret?: pkcs11js.Handle;
   privateKey?: pkcs11js.Handle;
   publicKey?: pkcs11js.Handle;
@@ -27,7 +31,11 @@ export class KeyObjectCache {
   /** Reads the label of every key object once and keeps the handles of p11kms's objects. */
   scan(mod: pkcs11js.PKCS11, session: pkcs11js.Handle): void {
     for (const [cls, slot] of CLASSES) {
-      mod.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: cls }]);
+      // Token objects only: session copies of hot keys (session-copies.ts) keep the label of their original.
+      mod.C_FindObjectsInit(session, [
+        { type: pkcs11js.CKA_CLASS, value: cls },
+        { type: pkcs11js.CKA_TOKEN, value: true },
+      ]);
       try {
         for (let batch = mod.C_FindObjects(session, 1024); batch.length > 0; batch = mod.C_FindObjects(session, 1024)) {
           for (const h of batch) {
@@ -46,6 +54,10 @@ export class KeyObjectCache {
     return this.byLabel.get(keyLabel(ref.keyId, ref.version));
   }
 
+  getByLabel(label: string): KeyObjects | undefined {
+    return this.byLabel.get(label);
+  }
+
   has(ref: KeyMaterialRef): boolean {
     return this.byLabel.has(keyLabel(ref.keyId, ref.version));
   }
@@ -62,6 +74,10 @@ export class KeyObjectCache {
 
   delete(ref: KeyMaterialRef): void {
     this.byLabel.delete(keyLabel(ref.keyId, ref.version));
+  }
+
+  values(): IterableIterator<KeyObjects> {
+    return this.byLabel.values();
   }
 
   refs(): KeyMaterialRef[] {

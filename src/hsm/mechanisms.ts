@@ -49,6 +49,11 @@ export function signingScheme(alg: SigningAlgorithm): SigningScheme {
 }
 
 /** PSS with salt length = digest length, as AWS signs; PKCS#1 v1.5 and ECDSA take no parameters. */
+/** The PKCS#11 mechanism family of a scheme, as the metrics label it. */
+export function schemeMechanismName(scheme: SigningScheme): string {
+  return { "rsa-pss": "RSA_PKCS_PSS", "rsa-pkcs1": "RSA_PKCS", ecdsa: "ECDSA", eddsa: "EDDSA" }[scheme.kind];
+}
+
 export function signingMechanism(scheme: SigningScheme): pkcs11js.Mechanism {
   switch (scheme.kind) {
     case "rsa-pss": {

@@ -17,10 +17,14 @@ import { generateDataKeyPair } from "./data-key-pairs.js";
 import { Device } from "./device.js";
 import { HmacOps } from "./hmac-ops.js";
 import { ImportOps } from "./import-ops.js";
-import { KeyObjectCache, handlesOf } from "./key-objects.js";
+import { KeyObjectCache, type KeyObjects, handlesOf } from "./key-objects.js";
 import { isGcmAuthFailure } from "./return-values.js";
-import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId } from "./templates.js";
+import { SessionCopies } from "./session-copies.js";
+import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId, parseKeyLabel } from "./templates.js";
 import { type TokenOptions, openToken } from "./token.js";
+
+/** Default bound on keys with an in-memory session copy (see {@link SessionCopies}); ~1–2 KiB each in SoftHSM2. */
+export const DEFAULT_SESSION_COPIES = 1000;
 
 export { Pkcs11OperationError } from "./device.js";
 
@@ -38,13 +42,18 @@ export class Pkcs11KeyStore implements KeyStore {
   private readonly asym: AsymmetricOps;
   private readonly hmac: HmacOps;
   private readonly imports: ImportOps;
+  /** In-memory copies of hot keys, used in place of the token objects. */
+  readonly copies: SessionCopies;
 
   private constructor(
     readonly id: string,
     private readonly device: Device,
     readonly capabilities: ProbedCapabilities,
+    openSession: () => pkcs11js.Handle,
+    sessionCopies: number,
   ) {
-    this.asym = new AsymmetricOps(device, this.objects, capabilities);
+    this.copies = new SessionCopies(device.mod, openSession, { capacity: sessionCopies }, () => this.objects.values());
+    this.asym = new AsymmetricOps(device, this.objects, capabilities, this.copies);
     this.hmac = new HmacOps(device, this.objects, capabilities.allowedMechanisms);
     this.imports = new ImportOps(device, this.objects, capabilities);
   }
@@ -59,7 +68,8 @@ export class Pkcs11KeyStore implements KeyStore {
     } finally {
       token.mod.C_CloseSession(probeSession);
     }
-    const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool), caps);
+    const openSession = () => token.mod.C_OpenSession(token.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, opts.observe), caps, openSession, opts.sessionCopies ?? DEFAULT_SESSION_COPIES);
     token.pool.trySync((s) => store.objects.scan(token.mod, s));
     return store;
   }
@@ -74,32 +84,39 @@ export class Pkcs11KeyStore implements KeyStore {
   }
 
   async encryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
-    const key = this.secretOf(ref);
+    const label = keyLabel(ref.keyId, ref.version);
+    const o = this.objects.getByLabel(label);
+    const token = secretIn(o, ref);
     const out = Buffer.allocUnsafe(plaintext.length + TAG_BITS / 8);
+    const mech = gcm(iv, aad);
     return this.device.run("encrypt", (s) => {
-      this.device.mod.C_EncryptInit(s, gcm(iv, aad), key);
+      this.initOnCopy(label, o!, token, (key) => this.device.mod.C_EncryptInit(s, mech, key));
       return this.device.mod.C_Encrypt(s, plaintext, out);
-    });
+    }, undefined, "AES_GCM");
   }
 
   async decryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, body: Buffer): Promise<Buffer> {
-    const key = this.secretOf(ref);
+    const label = keyLabel(ref.keyId, ref.version);
+    const o = this.objects.getByLabel(label);
+    const token = secretIn(o, ref);
     const out = Buffer.allocUnsafe(body.length);
+    const mech = gcm(iv, aad);
     return this.device.run(
       "decrypt",
       (s) => {
-        this.device.mod.C_DecryptInit(s, gcm(iv, aad), key);
+        this.initOnCopy(label, o!, token, (key) => this.device.mod.C_DecryptInit(s, mech, key));
         return this.device.mod.C_Decrypt(s, body, out);
       },
       (rv) =>
         isGcmAuthFailure(rv)
           ? new KmsError("InvalidCiphertextException", "The ciphertext is invalid, was tampered with, or the encryption context does not match.")
           : undefined,
+      "AES_GCM",
     );
   }
 
   async generateRandom(length: number): Promise<Buffer> {
-    return this.device.run("generate random", (s) => this.device.mod.C_GenerateRandom(s, Buffer.allocUnsafe(length)));
+    return this.device.run("generate random", (s) => this.device.mod.C_GenerateRandom(s, Buffer.allocUnsafe(length)), undefined, "RNG");
   }
 
   generateKeyPair(ref: KeyMaterialRef, spec: AsymmetricKeySpec, usage: KeyUsage): Promise<void> {
@@ -160,6 +177,12 @@ export class Pkcs11KeyStore implements KeyStore {
     return this.imports.keyCheckValue(this.secretOf(ref));
   }
 
+  /** Sessions of the pool (open, idle, callers waiting) and keys with a session copy, for metrics. */
+  usage(): { open: number; idle: number; waiting: number; copies: number } {
+    const { open, idle } = this.device.pool.size;
+    return { open, idle, waiting: this.device.pool.waiting, copies: this.copies.size };
+  }
+
   /** True when the material is complete: the secret key, or both halves of a pair. */
   hasKey(ref: KeyMaterialRef): boolean {
     return this.objects.isComplete(ref);
@@ -169,7 +192,16 @@ export class Pkcs11KeyStore implements KeyStore {
     return this.objects.refs();
   }
 
+  /**
+   * Destroys the in-memory copies of every version of `keyId` (the key was disabled, scheduled for deletion,
+   * rotated…): they are made again on use while the key is usable. The token objects are untouched.
+   */
+  dropCopies(keyId: string): void {
+    this.copies.dropWhere((label) => parseKeyLabel(label)?.keyId === keyId);
+  }
+
   async destroyKey(ref: KeyMaterialRef): Promise<void> {
+    this.copies.drop(keyLabel(ref.keyId, ref.version));
     const o = this.objects.get(ref);
     if (!o) return;
     for (const h of handlesOf(o)) await this.device.run("destroy key", (s) => this.device.mod.C_DestroyObject(s, h));
@@ -178,6 +210,7 @@ export class Pkcs11KeyStore implements KeyStore {
   }
 
   async quarantineKey(ref: KeyMaterialRef): Promise<void> {
+    this.copies.drop(keyLabel(ref.keyId, ref.version));
     const o = this.objects.get(ref);
     if (!o) return;
     const label = QUARANTINE_PREFIX + keyLabel(ref.keyId, ref.version);
@@ -191,7 +224,23 @@ export class Pkcs11KeyStore implements KeyStore {
   }
 
   async close(): Promise<void> {
+    this.copies.close();
     this.device.pool.close();
+  }
+
+  /**
+   * Runs an Init on the key's session copy (made now if admitted), or on the token object. A copy gone with
+   * its session (closed under us) is forgotten and the Init retried on the token object, in the same call.
+   */
+  private initOnCopy(label: string, o: KeyObjects, token: pkcs11js.Handle, init: (key: pkcs11js.Handle) => void): void {
+    const key = this.copies.pick(label, o, "secret", token);
+    try {
+      init(key);
+    } catch (err) {
+      if (!this.copies.isLostCopy(key, token, err)) throw err;
+      this.copies.lost();
+      init(token);
+    }
   }
 
   private secretOf(ref: KeyMaterialRef): pkcs11js.Handle {
@@ -201,6 +250,14 @@ export class Pkcs11KeyStore implements KeyStore {
     }
     return h;
   }
+}
+
+function secretIn(o: KeyObjects | undefined, ref: KeyMaterialRef): pkcs11js.Handle {
+  const h = o?.secret;
+  if (h === undefined) {
+    throw new KmsError("KMSInvalidStateException", `The key material of ${ref.keyId} is not available in its key store.`);
+  }
+  return h;
 }
 
 function gcm(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {

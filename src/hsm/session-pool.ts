@@ -64,6 +64,11 @@ export class SessionPool {
     return { open: this.open, idle: this.idle.length };
   }
 
+  /** Callers queued for a session (all `max` are busy). */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
   private acquireSlow(): Promise<pkcs11js.Handle> {
     if (this.closed) return Promise.reject(new Error("session pool is closed"));
     if (this.open < this.max) return Promise.resolve(this.openOne());

@@ -1,4 +1,5 @@
 import pkcs11js from "pkcs11js";
+import type { HsmCallObserver } from "./device.js";
 import { loadModule } from "./module.js";
 import { CKR, rvOf } from "./return-values.js";
 import { SessionPool } from "./session-pool.js";
@@ -8,6 +9,10 @@ export interface TokenOptions {
   readonly tokenLabel: string;
   readonly pin: string;
   readonly maxSessions: number;
+  /** Bound on keys with an in-memory session copy (0: none); absent means the default. */
+  readonly sessionCopies?: number;
+  /** Told the duration of every device call (metrics). */
+  readonly observe?: HsmCallObserver;
   /** See the key store configuration field of the same name; absent means "auto". */
   readonly rsaOaepSha256Fallback?: "auto" | "allow" | "deny";
 }

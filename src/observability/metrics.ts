@@ -1,6 +1,13 @@
 import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
+export interface PoolUsage {
+  readonly open: number;
+  readonly idle: number;
+  readonly waiting: number;
+  readonly copies: number;
+}
+
 /** Prometheus metrics of one daemon: request counts and latencies per API, operation and outcome. */
 export class Metrics {
   readonly registry = new Registry();
@@ -57,8 +64,79 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Device call latency inside a session (queueing for a session excluded), by operation and mechanism. */
+  readonly hsmCalls = new Histogram({
+    name: "p11kms_hsm_call_duration_seconds",
+    help: "Duration of PKCS#11 calls (Init + operation) inside a session, by operation and mechanism family.",
+    labelNames: ["key_store", "operation", "mechanism"] as const,
+    buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+    registers: [this.registry],
+  });
+  private readonly hsmChildren = new Map<string, { observe(v: number): void }>();
+  private readonly poolSources = new Map<string, () => PoolUsage | undefined>();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    const sources = this.poolSources;
+    new Gauge({
+      name: "p11kms_hsm_sessions",
+      help: "Sessions of each key store's pool, by state (in_use, idle).",
+      labelNames: ["key_store", "state"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [id, read] of sources) {
+          const u = read();
+          if (!u) continue;
+          this.set({ key_store: id, state: "in_use" }, u.open - u.idle);
+          this.set({ key_store: id, state: "idle" }, u.idle);
+        }
+      },
+    });
+    new Gauge({
+      name: "p11kms_hsm_session_waiters",
+      help: "Callers waiting for a session of each key store (every session busy).",
+      labelNames: ["key_store"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [id, read] of sources) {
+          const u = read();
+          if (u) this.set({ key_store: id }, u.waiting);
+        }
+      },
+    });
+    new Gauge({
+      name: "p11kms_hsm_session_key_copies",
+      help: "Keys held as in-memory session copies by each key store (keyStores[].sessionCopies bounds it).",
+      labelNames: ["key_store"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [id, read] of sources) {
+          const u = read();
+          if (u) this.set({ key_store: id }, u.copies);
+        }
+      },
+    });
+  }
+
+  /** An observer for one key store's device calls (pre-bound label sets: no label hashing per call). */
+  hsmObserver(keyStoreId: string): (operation: string, mechanism: string, seconds: number) => void {
+    return (operation, mechanism, seconds) => {
+      const k = `${operation}\0${mechanism}`;
+      let child = this.hsmChildren.get(k + "\0" + keyStoreId);
+      if (!child) {
+        child = this.hsmCalls.labels(keyStoreId, operation, mechanism);
+        this.hsmChildren.set(k + "\0" + keyStoreId, child);
+      }
+      child.observe(seconds);
+    };
+  }
+
+  /** Registers where a key store's session-pool usage is read at scrape time (undefined: not connected). */
+  watchPool(keyStoreId: string, read: () => PoolUsage | undefined): void {
+    this.poolSources.set(keyStoreId, read);
   }
 
   /** Serves GET /metrics on host:port. */
