@@ -60,6 +60,11 @@ export class SessionCopies {
     return this.lru.size;
   }
 
+  /** The dedicated session holding the copies (undefined until the first copy); for tests. */
+  get session(): pkcs11js.Handle | undefined {
+    return this.owner;
+  }
+
   /**
    * The handle to use for `half` of the key labelled `label`: its copy when there is one (or one can be made
    * now), else `token`. Synchronous; cheap on a hit (one Map move).
@@ -67,14 +72,14 @@ export class SessionCopies {
   pick(label: string, state: CopyState, half: CopiedHalf, token: pkcs11js.Handle): pkcs11js.Handle {
     if (this.options.capacity <= 0) return token;
     const field = half === "secret" ? "secretCopy" : "privateKeyCopy";
+    state.uses = (state.uses ?? 0) + 1;
+    if (++this.picks >= 8 * this.options.capacity) this.age();
     const copy = state[field];
     if (copy !== undefined) {
       this.lru.delete(label);
       this.lru.set(label, state);
       return copy;
     }
-    state.uses = (state.uses ?? 0) + 1;
-    if (++this.picks >= 8 * this.options.capacity) this.age();
     if (!this.admit(label, state)) return token;
     const made = this.copy(token);
     if (made === undefined) return token;

@@ -5,6 +5,7 @@ import { KeyStoreConnections } from "../../src/kms/key-store-connections.js";
 import { LifecycleJobs } from "../../src/kms/lifecycle-jobs.js";
 import type { Clock, KeyStore } from "../../src/kms/ports.js";
 import { KmsService } from "../../src/kms/service.js";
+import { type RecordCacheOptions, cachingMetadataStore } from "../../src/store/caching-metadata-store.js";
 import { SqliteMetadataStore } from "../../src/store/sqlite-metadata-store.js";
 import { PARTITION } from "./service.js";
 import type { TestToken } from "./softhsm.js";
@@ -44,9 +45,18 @@ export interface LifecycleService {
  * SoftHSM2 tokens (store ids = token labels; the first is the default) and a SQLite file in the first
  * token's directory. Opening it again on the same tokens is a restart.
  */
-export async function openLifecycleService(tokens: TestToken[], clock: Clock, extraStoreIds: string[] = []): Promise<LifecycleService> {
+export async function openLifecycleService(
+  tokens: TestToken[],
+  clock: Clock,
+  extraStoreIds: string[] = [],
+  opts: { recordCache?: Omit<RecordCacheOptions, "onWrite"> } = {},
+): Promise<LifecycleService> {
   const metadata = new SqliteMetadataStore(join(tokens[0]!.dir, "p11kms.db"));
   const live = new Map<string, KeyStore>();
+  // As the daemon composes it: the record cache in front of SQLite, its writes dropping session copies.
+  const front = opts.recordCache
+    ? cachingMetadataStore(metadata, { ...opts.recordCache, onWrite: (keyId) => keyId && dropCopies(live, keyId) })
+    : metadata;
   const byId = new Map(tokens.map((t) => [t.label, t]));
   const quiet = { info: () => undefined, error: () => undefined };
   const connections = new KeyStoreConnections(
@@ -60,14 +70,14 @@ export async function openLifecycleService(tokens: TestToken[], clock: Clock, ex
       },
       explain: (err) => ({ code: "INTERNAL_ERROR", reason: (err as Error).message }),
     },
-    metadata,
+    front,
     clock,
     quiet,
   );
   await connections.start();
   const events: RecordedEvents = { pendingDeletionUse: [], keyDeleted: [], keyRotated: [], jobDeferred: [] };
   const deps: ServiceDeps = {
-    metadata,
+    metadata: front,
     keyStores: live,
     defaultKeyStoreId: tokens[0]!.label,
     clock,
@@ -94,4 +104,8 @@ export async function openLifecycleService(tokens: TestToken[], clock: Clock, ex
       await metadata.close();
     },
   };
+}
+
+function dropCopies(stores: Map<string, KeyStore>, keyId: string): void {
+  for (const s of stores.values()) if (s instanceof Pkcs11KeyStore) s.dropCopies(keyId);
 }

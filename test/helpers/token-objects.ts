@@ -38,8 +38,16 @@ export class TokenInspector {
     }));
   }
 
+  /** The token object (not a session copy) of a secret key. */
   find(label: string): pkcs11js.Handle | undefined {
-    return this.secretKeys().find((k) => k.label === label)?.handle;
+    return this.secretKeys().find((k) => k.label === label && this.bool(k.handle, pkcs11js.CKA_TOKEN))?.handle;
+  }
+
+  /** Session objects (CKA_TOKEN=false) of a class with this label: the key store's in-memory copies. */
+  sessionCopies(label: string, cls: number = pkcs11js.CKO_SECRET_KEY): pkcs11js.Handle[] {
+    return this.objects(cls)
+      .filter((o) => o.label === label && !this.bool(o.handle, pkcs11js.CKA_TOKEN))
+      .map((o) => o.handle);
   }
 
   bool(handle: pkcs11js.Handle, type: number): boolean {

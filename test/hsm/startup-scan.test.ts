@@ -1,0 +1,60 @@
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { loadModule } from "../../src/hsm/module.js";
+import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
+import { useTestToken } from "../helpers/softhsm.js";
+
+/**
+ * SoftHSM2's C_FindObjects reads every object on the token, so a search per key (at start-up) or per request
+ * would grow with the number of keys. The key store searches a fixed number of times when it opens, however
+ * many keys there are, and never while serving. (The 10,000-key timing is in `make bench`, not here.)
+ */
+const token = useTestToken("startup-scan");
+afterAll(() => token.remove());
+const open = () => Pkcs11KeyStore.open("default", { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 2 });
+const ref = (n: number) => ({ keyId: `5ca1ab1e-0000-4000-8000-${String(n).padStart(12, "0")}`, version: 1 });
+
+/** Counts C_FindObjectsInit on the process's one loaded module while `fn` runs. */
+async function searches<T>(fn: () => Promise<T> | T): Promise<{ value: T; count: number }> {
+  const spy = vi.spyOn(loadModule(token.modulePath), "C_FindObjectsInit");
+  try {
+    const value = await fn();
+    return { value, count: spy.mock.calls.length };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+async function addKeys(store: Pkcs11KeyStore, from: number, to: number): Promise<void> {
+  for (let n = from; n < to; n++) {
+    if (n % 3 === 2) await store.generateKeyPair(ref(n), "ECC_NIST_P256", "SIGN_VERIFY");
+    else await store.generateAesKey(ref(n));
+  }
+}
+
+describe("start-up scan", () => {
+  it("searches the token a fixed number of times at open, whatever the number of keys, and never per request", async () => {
+    const first = open();
+    await addKeys(first, 0, 3);
+    await first.close();
+    const small = await searches(() => open());
+    await addKeys(small.value, 3, 30);
+    await small.value.close();
+    const large = await searches(() => open());
+    const store = large.value;
+    try {
+      expect(large.count).toBe(small.count);
+      expect(large.count).toBeLessThanOrEqual(4);
+      expect((await store.inventory()).length).toBe(30);
+      const served = await searches(async () => {
+        for (let n = 0; n < 30; n++) {
+          const iv = await store.generateRandom(12);
+          if (n % 3 === 2) await store.sign(ref(n), "ECDSA_SHA_256", Buffer.alloc(32, n));
+          else await store.decryptAesGcm(ref(n), iv, Buffer.alloc(0), await store.encryptAesGcm(ref(n), iv, Buffer.alloc(0), Buffer.from("x")));
+        }
+      });
+      expect(served.count).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+});
