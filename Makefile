@@ -71,14 +71,16 @@ test: build typecheck lint
 check: typecheck lint
 	npx vitest run --project unit
 
-# Three parts, one after the other (each needs the machine to itself): the gRPC path against the device
-# and transport ceilings; the AWS JSON facade against an HTTP ceiling and moto_server; envelope encryption
-# against plain node:crypto on one core. See docs/benchmarks.md and docs/benchmarks-envelope.md.
+# Four parts, one after the other (each needs the machine to itself): the gRPC path against the device
+# and transport ceilings; a token with 10,000 keys against one with 10 (made once, kept in var/bench-10k);
+# the AWS JSON facade against an HTTP ceiling and moto_server; envelope encryption against plain
+# node:crypto on one core. See docs/benchmarks.md and docs/benchmarks-envelope.md.
 bench: build
 	rm -rf dist-bench dist-bench-envelope
 	npx tsc -p tsconfig.bench.json
 	npx tsc -p tsconfig.bench-envelope.json
 	node dist-bench/bench/main.js
+	node dist-bench/bench/scale/main.js
 	node dist-bench/bench/aws/main.js
 	taskset -c 0 node dist-bench-envelope/bench/envelope/main.js --rounds 3
 

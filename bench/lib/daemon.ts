@@ -7,6 +7,8 @@ import type { BenchToken } from "./token.js";
 
 export interface RunningDaemon {
   readonly child: Child;
+  /** From spawn to the "p11kms serving" log line (process start, key store open, reconciliation), ms. */
+  readonly startupMs: number;
   readonly grpcAddress: string;
   readonly metricsUrl: string;
 }
@@ -19,10 +21,11 @@ export interface RunningDaemon {
 export async function startDaemon(
   cleanup: Cleanup,
   token: BenchToken,
-  opts: { cpuProfDir?: string | undefined },
+  opts: { cpuProfDir?: string | undefined; startTimeoutMs?: number },
 ): Promise<RunningDaemon> {
   const configPath = join(token.dir, "p11kms.yaml");
   writeFileSync(configPath, daemonConfig(token), { mode: 0o600 });
+  const started = performance.now();
   const nodeFlags = opts.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
   const child = Child.start(
     cleanup,
@@ -42,11 +45,12 @@ export async function startDaemon(
       const j = jsonLine(line);
       return j?.msg === "p11kms serving" ? { grpc: Number(j.grpcPort), metrics: Number(j.metricsPort) } : undefined;
     },
-    30_000,
+    opts.startTimeoutMs ?? 30_000,
     'the "p11kms serving" log line',
   );
+  const startupMs = performance.now() - started;
   if (!Number.isInteger(ports.metrics)) throw child.failure("no metrics listener: the bench checks outcomes there");
-  return { child, grpcAddress: `127.0.0.1:${ports.grpc}`, metricsUrl: `http://127.0.0.1:${ports.metrics}/metrics` };
+  return { child, startupMs, grpcAddress: `127.0.0.1:${ports.grpc}`, metricsUrl: `http://127.0.0.1:${ports.metrics}/metrics` };
 }
 
 /** The dev configuration (config/p11kms.dev.yaml) pointed at the bench token. */

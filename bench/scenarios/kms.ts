@@ -25,13 +25,14 @@ export interface KmsTargets {
 }
 
 /**
- * The daemon's scenarios on one fresh AES key (made here through CreateKey). Each precheck sends the very
+ * The daemon's scenarios on one AES key (made here through CreateKey unless one is given). Each precheck sends the very
  * bytes h2load will replay and checks the answer end to end: what Encrypt returns must Decrypt back.
  */
-export async function kmsTargets(daemon: RunningDaemon): Promise<KmsTargets> {
+export async function kmsTargets(daemon: RunningDaemon, existingKeyId?: string): Promise<KmsTargets> {
   const client = connect(daemon.grpcAddress);
-  const created = await call(client, client.createKey, CreateKeyRequest.fromPartial({ description: "p11kms bench" }), TIMEOUT_MS);
-  const keyId = created.keyMetadata?.keyId;
+  const keyId =
+    existingKeyId ??
+    (await call(client, client.createKey, CreateKeyRequest.fromPartial({ description: "p11kms bench" }), TIMEOUT_MS)).keyMetadata?.keyId;
   if (!keyId) throw new Error("CreateKey returned no key id");
 
   const target = (
