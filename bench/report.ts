@@ -44,6 +44,7 @@ const RAW_NAMES: Record<RawResult["mode"], string> = {
   keystore: "Pkcs11KeyStore RNG+AES-GCM 4 KB (await loop)",
   "gcm-session": "pkcs11js AES-GCM 4 KB, session-object key copy",
   "ecdsa-sign": "pkcs11js ECDSA P-256 sign (sync loop)",
+  "ecdsa-sign-session": "pkcs11js ECDSA P-256 sign, session-object key copy",
   "ecdsa-sign-async": "pkcs11js ECDSA P-256 sign (C_SignAsync)",
   "pss-sign": "pkcs11js RSA-2048 PSS sign (sync loop)",
   "pss-sign-async": "pkcs11js RSA-2048 PSS sign (C_SignAsync)",

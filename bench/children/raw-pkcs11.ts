@@ -14,6 +14,8 @@
  *   ecdsa-sign, pss-sign
  *                C_SignInit + C_Sign of a 32-byte digest (ECDSA P-256, RSA-2048 PSS SHA-256) on a token
  *                pair made with the daemon's templates, in a synchronous loop (sign-ops.ts).
+ *   ecdsa-sign-session
+ *                as ecdsa-sign, on an in-memory session copy of the private key: how the daemon signs P-256.
  *   ecdsa-sign-async, pss-sign-async
  *                the same with C_SignAsync on `sessions` sessions at once, awaited in as many concurrent
  *                lanes: the signature runs on libuv's thread pool, as in the daemon (AsymmetricOps.sign).
@@ -35,6 +37,7 @@ export type RawMode =
   | "keystore"
   | "gcm-session"
   | "ecdsa-sign"
+  | "ecdsa-sign-session"
   | "ecdsa-sign-async"
   | "pss-sign"
   | "pss-sign-async";
@@ -125,7 +128,7 @@ async function prepare(s: RawSpec): Promise<(() => unknown)[]> {
   }
   const { mod, slot } = openToken(tokenOpts);
   if (s.mode.includes("-sign")) {
-    const sign = prepareSign(mod, slot, s.mode.startsWith("ecdsa") ? "ecdsa" : "pss", s.sessions);
+    const sign = prepareSign(mod, slot, s.mode.startsWith("ecdsa") ? "ecdsa" : "pss", s.sessions, s.mode === "ecdsa-sign-session");
     return isAsync ? sign.async : [sign.sync];
   }
   // Login is per token, so this session of our own is logged in too.

@@ -28,6 +28,7 @@ export function prepareSign(
   slot: pkcs11js.Handle,
   algorithm: SignAlgorithm,
   sessions: number,
+  sessionCopy = false,
 ): SignOps {
   const flags = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
   const first = mod.C_OpenSession(slot, flags);
@@ -38,7 +39,9 @@ export function prepareSign(
   const keyId = randomUUID();
   const spec = algorithm === "ecdsa" ? "ECC_NIST_P256" : "RSA_2048";
   const t = keyPairTemplates(spec, "SIGN_VERIFY", keyLabel(keyId, 1), keyObjectId(keyId, 1), policy);
-  const { privateKey } = mod.C_GenerateKeyPair(first, t.mechanism, t.publicKey, t.privateKey);
+  const pair = mod.C_GenerateKeyPair(first, t.mechanism, t.publicKey, t.privateKey);
+  // As the daemon signs P-256: on an in-memory copy of the private key (session-copies.ts).
+  const privateKey = sessionCopy ? mod.C_CopyObject(first, pair.privateKey, [{ type: pkcs11js.CKA_TOKEN, value: false }]) : pair.privateKey;
   const mechanism = signingMechanism(algorithm === "ecdsa" ? { kind: "ecdsa", hash: "sha256" } : { kind: "rsa-pss", hash: "sha256" });
   const sigBytes = algorithm === "ecdsa" ? 64 : 256;
 
