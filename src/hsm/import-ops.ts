@@ -191,9 +191,12 @@ export class ImportOps {
 
   async destroyExpiredWrappingKeys(now: Date): Promise<void> {
     if (!this.swept) {
-      // Once per process: wrapping keys created before a restart are found by their label prefix.
-      for (const [label, h] of await this.findByClass(pkcs11js.CKO_PRIVATE_KEY)) {
-        if (label.startsWith(WRAP_PREFIX)) this.wrapping.set(label.slice(WRAP_PREFIX.length), h);
+      // Once per process: wrapping keys created before a restart, found by their label prefix in the key
+      // store's start-up scan (one pass over the token; a search of our own would be another).
+      for (const [label, list] of this.objects.others) {
+        if (!label.startsWith(WRAP_PREFIX)) continue;
+        for (const o of list) if (o.cls === pkcs11js.CKO_PRIVATE_KEY) this.wrapping.set(label.slice(WRAP_PREFIX.length), o.handle);
+        this.objects.others.delete(label);
       }
       this.swept = true;
     }
@@ -235,7 +238,7 @@ export class ImportOps {
   }
 
   private async wrappingKey(wrappingKeyId: string): Promise<pkcs11js.Handle> {
-    const cached = this.wrapping.get(wrappingKeyId);
+    const cached = this.wrapping.get(wrappingKeyId) ?? this.scanned(WRAP_PREFIX + wrappingKeyId, pkcs11js.CKO_PRIVATE_KEY);
     if (cached !== undefined) return cached;
     const [found] = await this.findByLabel(pkcs11js.CKO_PRIVATE_KEY, WRAP_PREFIX + wrappingKeyId);
     if (found === undefined) {
@@ -248,7 +251,8 @@ export class ImportOps {
   /** Finds or (first use on this token) creates the MAC key; concurrent first uses share one promise. */
   private importTokenKey(): Promise<pkcs11js.Handle> {
     this.tokenKey ??= (async () => {
-      const [found] = await this.findByLabel(pkcs11js.CKO_SECRET_KEY, IMPORT_TOKEN_KEY_LABEL);
+      // Seen at open, or made meanwhile by another process sharing the token (one search, once per process).
+      const found = this.scanned(IMPORT_TOKEN_KEY_LABEL, pkcs11js.CKO_SECRET_KEY) ?? (await this.findByLabel(pkcs11js.CKO_SECRET_KEY, IMPORT_TOKEN_KEY_LABEL))[0];
       if (found !== undefined) return found;
       return this.device.run("generate import token key", (s) =>
         this.device.mod.C_GenerateKey(s, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, importTokenKeyTemplate()),
@@ -260,19 +264,16 @@ export class ImportOps {
     return this.tokenKey;
   }
 
+  /** A handle the key store's start-up scan found under `label` (objects created before this process). */
+  private scanned(label: string, cls: number): pkcs11js.Handle | undefined {
+    return this.objects.others.get(label)?.find((o) => o.cls === cls)?.handle;
+  }
+
   private findByLabel(cls: number, label: string): Promise<pkcs11js.Handle[]> {
     return this.find([
       { type: pkcs11js.CKA_CLASS, value: cls },
       { type: pkcs11js.CKA_LABEL, value: label },
     ]);
-  }
-
-  private async findByClass(cls: number): Promise<[string, pkcs11js.Handle][]> {
-    const mod = this.device.mod;
-    const handles = await this.find([{ type: pkcs11js.CKA_CLASS, value: cls }]);
-    return this.device.run("read labels", (s) =>
-      handles.map((h): [string, pkcs11js.Handle] => [mod.C_GetAttributeValue(s, h, [{ type: pkcs11js.CKA_LABEL }])[0]?.value?.toString("utf8") ?? "", h]),
-    );
   }
 
   private find(template: pkcs11js.Template): Promise<pkcs11js.Handle[]> {

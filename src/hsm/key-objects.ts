@@ -15,11 +15,17 @@ export interface KeyObjects extends CopyState {
   spki?: Buffer;
 }
 
-const CLASSES = [
+const SLOTS = new Map<number, "secret" | "privateKey" | "publicKey">([
   [pkcs11js.CKO_SECRET_KEY, "secret"],
   [pkcs11js.CKO_PRIVATE_KEY, "privateKey"],
   [pkcs11js.CKO_PUBLIC_KEY, "publicKey"],
-] as const;
+]);
+
+/** A token object p11kms keeps outside the key map (BYOK wrapping keys, the import token key), by label. */
+export interface OtherObject {
+  readonly cls: number;
+  readonly handle: pkcs11js.Handle;
+}
 
 /**
  * Handles of p11kms's objects by label, found once at open. SoftHSM2's C_FindObjects scans every object on
@@ -27,25 +33,33 @@ const CLASSES = [
  */
 export class KeyObjectCache {
   private readonly byLabel = new Map<string, KeyObjects>();
+  /** Other `p11kms-…` token objects seen by the scan (import-ops.ts takes them from here). */
+  readonly others = new Map<string, OtherObject[]>();
 
-  /** Reads the label of every key object once and keeps the handles of p11kms's objects. */
+  /**
+   * One search for every token object, and one C_GetAttributeValue (class and label) per object. With
+   * SoftHSM2 each search costs a pass over all objects (~0.2–0.3 s at 10,000 keys), so this is one pass
+   * instead of one per class (docs/benchmarks.md, scale).
+   */
   scan(mod: pkcs11js.PKCS11, session: pkcs11js.Handle): void {
-    for (const [cls, slot] of CLASSES) {
-      // Token objects only: session copies of hot keys (session-copies.ts) keep the label of their original.
-      mod.C_FindObjectsInit(session, [
-        { type: pkcs11js.CKA_CLASS, value: cls },
-        { type: pkcs11js.CKA_TOKEN, value: true },
-      ]);
-      try {
-        for (let batch = mod.C_FindObjects(session, 1024); batch.length > 0; batch = mod.C_FindObjects(session, 1024)) {
-          for (const h of batch) {
-            const [attr] = mod.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_LABEL }]);
-            const label = attr?.value?.toString("utf8") ?? "";
-            if (parseKeyLabel(label)) this.entry(label)[slot] = h;
-          }
-        }
-      } finally {
-        mod.C_FindObjectsFinal(session);
+    // Token objects only: session copies of hot keys (session-copies.ts) keep the label of their original.
+    mod.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_TOKEN, value: true }]);
+    const handles: pkcs11js.Handle[] = [];
+    try {
+      for (let batch = mod.C_FindObjects(session, 1024); batch.length > 0; batch = mod.C_FindObjects(session, 1024)) handles.push(...batch);
+    } finally {
+      mod.C_FindObjectsFinal(session);
+    }
+    for (const h of handles) {
+      const [cls, lab] = mod.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_CLASS }, { type: pkcs11js.CKA_LABEL }]);
+      const slot = cls?.value && cls.value.length >= 4 ? SLOTS.get(cls.value.readUInt32LE(0)) : undefined;
+      if (!slot) continue;
+      const label = lab?.value?.toString("utf8") ?? "";
+      if (parseKeyLabel(label)) this.entry(label)[slot] = h;
+      else if (label.startsWith("p11kms-")) {
+        const list = this.others.get(label) ?? [];
+        list.push({ cls: cls!.value!.readUInt32LE(0), handle: h });
+        this.others.set(label, list);
       }
     }
   }
