@@ -21,10 +21,10 @@ export interface RunningDaemon {
 export async function startDaemon(
   cleanup: Cleanup,
   token: BenchToken,
-  opts: { cpuProfDir?: string | undefined; startTimeoutMs?: number },
+  opts: { cpuProfDir?: string | undefined; startTimeoutMs?: number; sessionCopies?: number; recordCacheMs?: number },
 ): Promise<RunningDaemon> {
   const configPath = join(token.dir, "p11kms.yaml");
-  writeFileSync(configPath, daemonConfig(token), { mode: 0o600 });
+  writeFileSync(configPath, daemonConfig(token, opts), { mode: 0o600 });
   const started = performance.now();
   const nodeFlags = opts.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
   const child = Child.start(
@@ -54,7 +54,7 @@ export async function startDaemon(
 }
 
 /** The dev configuration (config/p11kms.dev.yaml) pointed at the bench token. */
-function daemonConfig(token: BenchToken): string {
+function daemonConfig(token: BenchToken, opts: { sessionCopies?: number; recordCacheMs?: number }): string {
   const uri = `pkcs11:token=${token.label}?module-path=${token.modulePath}&pin-source=file:${token.pinFile}`;
   return [
     "# Written by the benchmark (bench/lib/daemon.ts) for one run.",
@@ -66,10 +66,12 @@ function daemonConfig(token: BenchToken): string {
     "  enabled: true",
     "storage:",
     `  sqlitePath: ${JSON.stringify(join(token.dir, "p11kms.db"))}`,
+    ...(opts.recordCacheMs === undefined ? [] : [`  recordCacheMs: ${opts.recordCacheMs}`]),
     "keyStores:",
     "  - id: default",
     `    uri: ${JSON.stringify(uri)}`,
     "    maxSessions: 8",
+    ...(opts.sessionCopies === undefined ? [] : [`    sessionCopies: ${opts.sessionCopies}`]),
     "log:",
     "  level: info",
     "moduleEnvironment:",
