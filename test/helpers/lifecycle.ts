@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
 import type { LifecycleEvents, ServiceDeps } from "../../src/kms/deps.js";
 import { explainDeviceFault } from "../../src/hsm/connection-failure.js";
-import { type ConnectionOptions, KeyStoreConnections } from "../../src/kms/key-store-connections.js";
+import { type ConnectionOptions, KeyStoreConnections, type KeyStoreOpener } from "../../src/kms/key-store-connections.js";
 import { reconcileStore } from "../../src/kms/reconcile.js";
 import { LifecycleJobs } from "../../src/kms/lifecycle-jobs.js";
 import type { Clock, KeyStore } from "../../src/kms/ports.js";
@@ -50,7 +50,7 @@ export async function openLifecycleService(
   tokens: TestToken[],
   clock: Clock,
   extraStoreIds: string[] = [],
-  options: Omit<ConnectionOptions, "reconcile"> = {},
+  options: Omit<ConnectionOptions, "reconcile"> & { explain?: KeyStoreOpener["explain"] } = {},
 ): Promise<LifecycleService> {
   const metadata = new SqliteMetadataStore(join(tokens[0]!.dir, "p11kms.db"));
   const live = new Map<string, KeyStore>();
@@ -69,12 +69,12 @@ export async function openLifecycleService(
           { tokenFault: (op, rv) => onFault(explainDeviceFault(op, rv)) },
         );
       },
-      explain: (err) => ({ code: "INTERNAL_ERROR", reason: (err as Error).message }),
+      explain: options.explain ?? ((err) => ({ code: "INTERNAL_ERROR", reason: (err as Error).message })),
     },
     metadata,
     clock,
     quiet,
-    { ...options, reconcile: async (id, store) => void (await reconcileStore(metadata, id, store, { warn: () => undefined, error: () => undefined })) },
+    { reconnect: options.reconnect, observer: options.observer, reconcile: async (id, store) => void (await reconcileStore(metadata, id, store, { warn: () => undefined, error: () => undefined })) },
   );
   await connections.start();
   const events: RecordedEvents = { pendingDeletionUse: [], keyDeleted: [], keyRotated: [], jobDeferred: [] };

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pkcs11js from "pkcs11js";
 import { randomUUID } from "node:crypto";
+import { explainConnectionFailure } from "../../src/hsm/connection-failure.js";
 import { loadModule } from "../../src/hsm/module.js";
 import { CKR } from "../../src/hsm/return-values.js";
 import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId } from "../../src/hsm/templates.js";
@@ -31,6 +32,7 @@ const attempts: string[] = [];
 beforeAll(async () => {
   t = await openLifecycleService([token], { now: () => new Date() }, [], {
     reconnect: { initialMs: 50, maxMs: 400 },
+    explain: explainConnectionFailure,
     observer: {
       fault: (id, failure) => faults.push({ id, failure }),
       reconnectAttempt: (_id, outcome) => attempts.push(outcome),
@@ -152,9 +154,12 @@ describe("device faults on a real SoftHSM2 token", () => {
     for (let i = 0; i < 60; i++) {
       calls.push(code(t.service.encrypt({ keyId: aes, plaintext: Buffer.from(`m${i}`) })));
       calls.push(code(t.service.sign({ keyId: ec, message: Buffer.from(`m${i}`), signingAlgorithm: "ECDSA_SHA_256" })));
-      if (i === 20) mod.C_CloseAllSessions(slot);
     }
+    // Pull the sessions away once the first calls have finished, while signatures run on the thread pool.
+    await Promise.race(calls);
+    mod.C_CloseAllSessions(slot);
     const outcomes = await settlesWithin(Promise.all(calls));
+    expect(outcomes).toContain("ok");
     for (const o of outcomes) expect(["ok", "KeyUnavailableException", "KMSInvalidStateException"]).toContain(o);
     await recovered();
     expect(await code(t.service.sign({ keyId: ec, message: Buffer.from("after"), signingAlgorithm: "ECDSA_SHA_256" }))).toBe("ok");
@@ -217,6 +222,25 @@ describe("device faults on a real SoftHSM2 token", () => {
     slots.restore();
     await t.service.connectCustomKeyStore({ customKeyStoreId: STORE });
     expect(state()).toBe("CONNECTED");
+    expect(await code(t.service.encrypt({ keyId: key, plaintext: Buffer.from("x") }))).toBe("ok");
+  });
+
+  it("a reconnect refused for the PIN (CKR_PIN_INCORRECT) is not retried: retrying could lock the user", async () => {
+    const key = (await t.service.createKey({})).keyId;
+    const login = injectFault(mod, "C_Login", 0xa0 /* CKR_PIN_INCORRECT */, 1_000_000);
+    injectFault(mod, "C_EncryptInit", CKR.DEVICE_ERROR);
+    try {
+      expect(await code(t.service.encrypt({ keyId: key, plaintext: Buffer.from("x") }))).toBe("KeyUnavailableException");
+      const start = Date.now();
+      while (login.fired === 0 && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 600)); // several backoff periods
+      expect(login.fired).toBe(1);
+      expect(t.connections.get(STORE)).toMatchObject({ connectionState: "FAILED", failure: { code: "INVALID_CREDENTIALS" } });
+    } finally {
+      login.restore();
+    }
+    await t.service.disconnectCustomKeyStore({ customKeyStoreId: STORE });
+    await t.service.connectCustomKeyStore({ customKeyStoreId: STORE });
     expect(await code(t.service.encrypt({ keyId: key, plaintext: Buffer.from("x") }))).toBe("ok");
   });
 });
