@@ -74,7 +74,9 @@ export class Device {
       this.observer.error?.(op, rv, "data");
       return new KmsError(mapped.code, mapped.message, { cause });
     }
-    const cls = rvClass(rv);
+    let cls = rvClass(rv);
+    // An unexplained failure: if the token itself no longer answers, it is the token's failure.
+    if (cls === "other" && rv !== undefined && !this.pool.tokenAnswers()) cls = "token";
     this.observer.error?.(op, rv, cls);
     if (cls === "other") return new KmsError("KMSInternalException", "The request failed due to an internal error.", { cause });
     // A session-level value here means the retry on a fresh session failed too: the token is the problem.

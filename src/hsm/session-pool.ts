@@ -92,6 +92,20 @@ export class SessionPool {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
+  /**
+   * Whether the token still answers C_GetTokenInfo: after an unexplained failure (CKR_GENERAL_ERROR, say)
+   * this tells "the token is broken" from "this one call failed". SoftHSM2, for one, answers a key
+   * generation with CKR_GENERAL_ERROR once its token directory is gone, and C_GetTokenInfo fails then too.
+   */
+  tokenAnswers(): boolean {
+    try {
+      this.mod.C_GetTokenInfo(this.slot);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   get size(): { open: number; idle: number } {
     return { open: this.open, idle: this.idle.length };
   }

@@ -82,6 +82,8 @@ export class KeyStoreConnections {
   /** The background reconnect loop of each FAILED store; a loop stops when its entry is no longer its own. */
   private readonly loops = new Map<string, { timer?: NodeJS.Timeout; wake?: () => void }>();
   private readonly reconnect: { initialMs: number; maxMs: number };
+  /** Closing (draining) old instances of FAILED stores: shutdown waits for them before the module goes. */
+  private readonly draining = new Set<Promise<void>>();
 
   constructor(
     private readonly ids: readonly string[],
@@ -162,6 +164,7 @@ export class KeyStoreConnections {
       this.live.delete(id);
       await store.close().catch(() => undefined);
     }
+    await Promise.all(this.draining);
   }
 
   private async tryOpen(keyStoreId: string, reconcile: boolean): Promise<void> {
@@ -230,7 +233,10 @@ export class KeyStoreConnections {
     this.loops.set(keyStoreId, loop);
     const mine = (): boolean => this.loops.get(keyStoreId) === loop;
     // Calls still running on the old sessions finish first, so the reopened store's scan sees their objects.
-    await old.close().catch(() => undefined);
+    const closing = old.close().catch(() => undefined);
+    this.draining.add(closing);
+    await closing;
+    this.draining.delete(closing);
     let delay = this.reconnect.initialMs;
     for (let attempt = 1; mine(); attempt++) {
       await new Promise<void>((resolve) => {

@@ -1,6 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CreateKeyCommand, DecryptCommand, DescribeCustomKeyStoresCommand, EncryptCommand } from "@aws-sdk/client-kms";
+import { CreateKeyCommand, DecryptCommand, DescribeCustomKeyStoresCommand, EncryptCommand, ListKeysCommand } from "@aws-sdk/client-kms";
 import { credentials, loadPackageDefinition } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { protoPath as healthProto } from "grpc-health-check";
@@ -65,11 +65,12 @@ describe("token directory removed under a running daemon", () => {
     const tokens = join(token.dir, "tokens");
     renameSync(tokens, `${tokens}.away`);
     try {
-      // SoftHSM2 drops the token's objects: the cached handle is refused (CKR_OBJECT_HANDLE_INVALID).
-      expect(await errName(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from("x") })))).toBe("KeyUnavailableException");
+      // A key generation fails with CKR_GENERAL_ERROR; the token no longer answers C_GetTokenInfo either,
+      // so this is the token's failure, not an internal error, and nothing is half-made.
+      expect(await errName(kms.send(new CreateKeyCommand({ Description: "fails mid-way" })))).toBe("KeyUnavailableException");
       const stores = (await kms.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores!;
       expect(stores[0]!.ConnectionState).toBe("FAILED");
-      expect(stores[0]!.ConnectionErrorCode).toMatch(/^(NETWORK_ERRORS|INTERNAL_ERROR)$/);
+      expect(stores[0]!.ConnectionErrorCode).toBe("INTERNAL_ERROR");
       // Refused at once while FAILED, cleanly (the key reads Unavailable).
       const refused = await Promise.all(
         Array.from({ length: 10 }, () => errName(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from("x") })))),
@@ -80,8 +81,8 @@ describe("token directory removed under a running daemon", () => {
       await until("failed reconnect attempts", async () => /p11kms_key_store_reconnect_attempts_total\{key_store="default",outcome="failed"\} [1-9]/.test(await metrics(d!)));
       const text = await metrics(d);
       expect(text).toContain('p11kms_key_store_state{key_store="default",state="FAILED"} 1');
-      expect(text).toMatch(/p11kms_hsm_errors_total\{key_store="default",class="token",rv="CKR_OBJECT_HANDLE_INVALID"\} [1-9]/);
-      expect(text).toMatch(/p11kms_key_store_faults_total\{key_store="default",code="NETWORK_ERRORS"\} 1/);
+      expect(text).toMatch(/p11kms_hsm_errors_total\{key_store="default",class="token",rv="CKR_GENERAL_ERROR"\} 1/);
+      expect(text).toMatch(/p11kms_key_store_faults_total\{key_store="default",code="INTERNAL_ERROR"\} 1/);
       expect(d.logs.some((l) => String(l.msg).startsWith("key store FAILED (device error)") && l.level === 50)).toBe(true);
     } finally {
       renameSync(`${tokens}.away`, tokens);
@@ -91,6 +92,8 @@ describe("token directory removed under a running daemon", () => {
     d = await startDaemon({ token, configPath: config });
     const again = kmsClient(d);
     expect(Buffer.from((await again.send(new DecryptCommand({ CiphertextBlob: blob }))).Plaintext!).toString()).toBe("survives");
+    const keys = (await again.send(new ListKeysCommand({}))).Keys!.map((k) => k.KeyId);
+    expect(keys).toEqual([keyId]); // the CreateKey that failed left no key behind
     expect(await health(d.endpoint, SERVICES)).toEqual(["SERVING", "SERVING", "SERVING"]);
   });
 });
