@@ -14,19 +14,23 @@ import type {
 import { AsymmetricOps } from "./asymmetric-ops.js";
 import { type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
 import { generateDataKeyPair } from "./data-key-pairs.js";
-import { Device } from "./device.js";
+import { Device, type DeviceObserver } from "./device.js";
 import { HmacOps } from "./hmac-ops.js";
 import { ImportOps } from "./import-ops.js";
 import { KeyObjectCache, type KeyObjects, handlesOf } from "./key-objects.js";
 import { isGcmAuthFailure } from "./return-values.js";
 import { SessionCopies } from "./session-copies.js";
+import type { SessionPoolEvents } from "./session-pool.js";
 import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId, parseKeyLabel } from "./templates.js";
 import { type TokenOptions, openToken } from "./token.js";
 
-/** Default bound on keys with an in-memory session copy (see {@link SessionCopies}); ~1–2 KiB each in SoftHSM2. */
+/** Default bound on keys with an in-memory session copy (see {@link SessionCopies}); ~8 KiB each in SoftHSM2. */
 export const DEFAULT_SESSION_COPIES = 1000;
 
 export { Pkcs11OperationError } from "./device.js";
+
+/** Everything a key store reports about its device (failures, faults, replaced sessions); see device.ts. */
+export type KeyStoreObserver = DeviceObserver & SessionPoolEvents;
 
 const TAG_BITS = 128;
 
@@ -58,20 +62,26 @@ export class Pkcs11KeyStore implements KeyStore {
     this.imports = new ImportOps(device, this.objects, capabilities);
   }
 
-  static open(id: string, opts: TokenOptions): Pkcs11KeyStore {
-    const token = openToken(opts);
+  static open(id: string, opts: TokenOptions, observer: KeyStoreObserver = {}): Pkcs11KeyStore {
+    const token = openToken(opts, observer);
     // The probe runs on a session of its own, closed afterwards, so nothing it tried can linger in the pool.
-    const probeSession = token.mod.C_OpenSession(token.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-    let caps: ProbedCapabilities;
     try {
-      caps = probeCapabilities(token.mod, token.slot, probeSession, opts.rsaOaepSha256Fallback ?? "auto");
-    } finally {
-      token.mod.C_CloseSession(probeSession);
+      const probeSession = token.mod.C_OpenSession(token.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      let caps: ProbedCapabilities;
+      try {
+        caps = probeCapabilities(token.mod, token.slot, probeSession, opts.rsaOaepSha256Fallback ?? "auto");
+      } finally {
+        token.mod.C_CloseSession(probeSession);
+      }
+      const openSession = () => token.mod.C_OpenSession(token.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      const copies = opts.sessionCopies ?? DEFAULT_SESSION_COPIES;
+      const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, observer), caps, openSession, copies);
+      token.pool.trySync((s) => store.objects.scan(token.mod, s));
+      return store;
+    } catch (err) {
+      token.pool.close(); // a failed attempt (the background reconnect makes many) must not leave sessions behind
+      throw err;
     }
-    const openSession = () => token.mod.C_OpenSession(token.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-    const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, opts.observe), caps, openSession, opts.sessionCopies ?? DEFAULT_SESSION_COPIES);
-    token.pool.trySync((s) => store.objects.scan(token.mod, s));
-    return store;
   }
 
   async generateAesKey(ref: KeyMaterialRef): Promise<void> {
@@ -223,9 +233,17 @@ export class Pkcs11KeyStore implements KeyStore {
     this.asym.forget(ref);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the sessions and resolves once the calls still running on them have finished (at most
+   * `drainMs`): whoever re-opens the token afterwards sees every object those calls made. The session
+   * copies go first (only synchronous calls use them, so none is in flight).
+   */
+  async close(drainMs = 5000): Promise<void> {
     this.copies.close();
     this.device.pool.close();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.device.pool.drained(), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+    clearTimeout(timer);
   }
 
   /**
