@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
+import type { TokenOptions } from "../../src/hsm/token.js";
 import type { LifecycleEvents, ServiceDeps } from "../../src/kms/deps.js";
 import { KeyStoreConnections } from "../../src/kms/key-store-connections.js";
 import { LifecycleJobs } from "../../src/kms/lifecycle-jobs.js";
@@ -44,7 +45,12 @@ export interface LifecycleService {
  * SoftHSM2 tokens (store ids = token labels; the first is the default) and a SQLite file in the first
  * token's directory. Opening it again on the same tokens is a restart.
  */
-export async function openLifecycleService(tokens: TestToken[], clock: Clock, extraStoreIds: string[] = []): Promise<LifecycleService> {
+export async function openLifecycleService(
+  tokens: TestToken[],
+  clock: Clock,
+  extraStoreIds: string[] = [],
+  storeOptions: Pick<TokenOptions, "rsaOaepSha256Fallback" | "importOaepSha256Fallback"> = {},
+): Promise<LifecycleService> {
   const metadata = new SqliteMetadataStore(join(tokens[0]!.dir, "p11kms.db"));
   const live = new Map<string, KeyStore>();
   const byId = new Map(tokens.map((t) => [t.label, t]));
@@ -56,7 +62,7 @@ export async function openLifecycleService(tokens: TestToken[], clock: Clock, ex
       open: async (id) => {
         const t = byId.get(id);
         if (!t) throw new Error(`no token labelled '${id}'`);
-        return Pkcs11KeyStore.open(id, { modulePath: t.modulePath, tokenLabel: t.label, pin: t.pin, maxSessions: 4 });
+        return Pkcs11KeyStore.open(id, { modulePath: t.modulePath, tokenLabel: t.label, pin: t.pin, maxSessions: 4, ...storeOptions });
       },
       explain: (err) => ({ code: "INTERNAL_ERROR", reason: (err as Error).message }),
     },
