@@ -44,6 +44,17 @@ describe("BYOK: every kind of material, every wrapping, on a real token", () => 
     }
     // The software path checks what it decodes like the device path does.
     const keyId = (await t.service.createKey({ origin: "EXTERNAL" })).keyId;
+    // Its wrapping keys may only raw-RSA decrypt; the device path's may only unwrap.
+    const inspect = new TokenInspector(token);
+    // (By label: SoftHSM2 may hand out new handles for token objects after the token changed.)
+    const mine = () => inspect.objects(pkcs11js.CKO_PRIVATE_KEY).filter((o) => o.label.startsWith(`p11kms-wrap:${keyId}:`));
+    for (const [alg, unwrap] of [["RSAES_OAEP_SHA_256", false], ["RSAES_OAEP_SHA_1", true]] as const) {
+      const before = mine().map((o) => o.label);
+      await t.service.getParametersForImport({ keyId, wrappingAlgorithm: alg, wrappingKeySpec: "RSA_2048" });
+      const h = mine().find((o) => !before.includes(o.label))?.handle;
+      if (h === undefined) throw new Error("no new wrapping key");
+      expect([inspect.bool(h, pkcs11js.CKA_UNWRAP), inspect.bool(h, pkcs11js.CKA_DECRYPT), inspect.bool(h, pkcs11js.CKA_EXTRACTABLE)]).toEqual([unwrap, !unwrap, false]);
+    }
     for (const alg of ["RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_256"]) {
       expect(await code(importInto(t.service, keyId, randomBytes(24), alg))).toBe("IncorrectKeyMaterialException");
       const p = await t.service.getParametersForImport({ keyId, wrappingAlgorithm: alg, wrappingKeySpec: "RSA_2048" });
@@ -138,6 +149,12 @@ describe("BYOK: every kind of material, every wrapping, on a real token", () => 
     expect((await t.service.decrypt({ keyId, ciphertextBlob: ct, encryptionAlgorithm: "RSAES_OAEP_SHA_1" })).plaintext.toString()).toBe("to the imported key");
     expect(createPublicKey({ key: (await t.service.getPublicKey({ keyId })).publicKey, format: "der", type: "spki" }).equals(kp.publicKey)).toBe(true);
     await t.close();
+
+    // After a restart the imported pairs are found again by label, like generated ones.
+    const again = await open();
+    expect((await again.service.decrypt({ keyId, ciphertextBlob: ct, encryptionAlgorithm: "RSAES_OAEP_SHA_1" })).plaintext.toString()).toBe("to the imported key");
+    expect((await again.service.getPublicKey({ keyId })).publicKey).toEqual(kp.publicKey.export({ format: "der", type: "spki" }));
+    await again.close();
   }, 180_000);
 
   it("refuses private keys of another spec, non-keys, and wrappings AWS does not allow; nothing stays behind", async () => {
