@@ -214,6 +214,8 @@ export class ImportOps {
         };
       }
       const material = await this.softwareOaep(s, wrapKey, encrypted, k);
+      // An empty key wraps to an empty blob, which the device would answer with an error of its own.
+      if (material.length === 0) throw new KmsError("IncorrectKeyMaterialException", "The key material is empty.");
       const ephemeral = randomBytes(32);
       let blob: Buffer;
       try {

@@ -64,6 +64,12 @@ describe("BYOK: every kind of material, every wrapping, on a real token", () => 
       const sha1Wrapped = wrapKeyMaterial(randomBytes(32), p.publicKey, alg.replace("SHA_256", "SHA_1"));
       expect(await code(t.service.importKeyMaterial({ keyId, importToken: p.importToken, encryptedKeyMaterial: sha1Wrapped }))).toBe("InvalidCiphertextException");
     }
+    // Empty and one-byte material on every path: a client error, never an internal one.
+    for (const alg of ["RSAES_OAEP_SHA_1", "RSA_AES_KEY_WRAP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_256"]) {
+      for (const size of [0, 1]) {
+        expect(["IncorrectKeyMaterialException", "InvalidCiphertextException"], `${alg} ${size}`).toContain(await code(importInto(t.service, keyId, randomBytes(size), alg)));
+      }
+    }
     expect((await t.service.describeKey({ keyId })).keyState).toBe("PendingImport");
     await t.close();
   }, 180_000);
