@@ -99,20 +99,29 @@ const NODE_CURVES: Record<string, string> = { "P-256": "prime256v1", "P-384": "s
 export function ecPublicPoint(mod: pkcs11js.PKCS11, s: pkcs11js.Handle, probe: pkcs11js.Handle, curve: Curve): Buffer | undefined {
   const name = NODE_CURVES[curve.jwk]!;
   const generator = generatorOf(name, curve.fieldBytes);
-  const derived = mod.C_DeriveKey(
-    s,
-    { mechanism: pkcs11js.CKM_ECDH1_DERIVE, parameter: { type: pkcs11js.CK_PARAMS_EC_DH, kdf: pkcs11js.CKD_NULL, publicData: generator } as pkcs11js.IParams },
-    probe,
-    [
-      // The x coordinate of the public point: public, so readable.
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_GENERIC_SECRET },
-      { type: pkcs11js.CKA_TOKEN, value: false },
-      { type: pkcs11js.CKA_SENSITIVE, value: false },
-      { type: pkcs11js.CKA_EXTRACTABLE, value: true },
-      { type: pkcs11js.CKA_VALUE_LEN, value: curve.fieldBytes },
-    ],
-  );
+  let derived: pkcs11js.Handle;
+  try {
+    derived = mod.C_DeriveKey(
+      s,
+      { mechanism: pkcs11js.CKM_ECDH1_DERIVE, parameter: { type: pkcs11js.CK_PARAMS_EC_DH, kdf: pkcs11js.CKD_NULL, publicData: generator } as pkcs11js.IParams },
+      probe,
+      [
+        // The x coordinate of the public point: public, so readable.
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_GENERIC_SECRET },
+        { type: pkcs11js.CKA_TOKEN, value: false },
+        { type: pkcs11js.CKA_SENSITIVE, value: false },
+        { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+        { type: pkcs11js.CKA_VALUE_LEN, value: curve.fieldBytes },
+      ],
+    );
+  } catch (err) {
+    throw new KmsError(
+      "UnsupportedOperationException",
+      "This key store's device cannot derive the public key of an imported EC key (CKM_ECDH1_DERIVE with a NULL KDF).",
+      { cause: err },
+    );
+  }
   let x: Buffer;
   try {
     x = Buffer.from(mod.C_GetAttributeValue(s, derived, [{ type: pkcs11js.CKA_VALUE }])[0]!.value!);
