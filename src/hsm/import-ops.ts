@@ -120,6 +120,7 @@ export class ImportOps {
    */
   unwrapPath(algorithm: WrappingAlgorithm): UnwrapPath | undefined {
     if (!algorithm.endsWith("_SHA_256") || this.caps.oaepSha256OnDevice) return "device";
+    if (!this.caps.rawRsa) return undefined;
     if (this.fallback === "allow" || (this.fallback === "auto" && this.caps.softwareToken)) return "software";
     return undefined;
   }
