@@ -64,10 +64,6 @@ function classifier(spec: KeySpec) {
     if (rv === undefined) return undefined;
     if (UNDECRYPTABLE.has(rv)) return invalidCiphertext();
     if (WRONG_MATERIAL.has(rv)) return isAsymmetricSpec(spec) ? wrongPair(spec) : wrongLength(spec);
-    if (rv === CKR.KEY_HANDLE_INVALID) {
-      // The wrapping key was destroyed meanwhile (expired, or a newer parameter set of the key replaced it).
-      return new KmsError("ExpiredImportTokenException", "The wrapping key of these import parameters no longer exists; call GetParametersForImport again.");
-    }
     if (rv === KEY_FUNCTION_NOT_PERMITTED) {
       // The wrapping key was made for the other unwrap path (the key store's configuration changed since).
       return new KmsError("InvalidImportTokenException", "These import parameters no longer fit this key store's configuration; call GetParametersForImport again.");

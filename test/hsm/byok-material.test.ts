@@ -17,7 +17,7 @@ type Imported = Parameters<NonNullable<LifecycleEvents["materialImported"]>>[0];
 
 /** A service over the test token that records materialImported events. */
 async function open(storeOptions: { importOaepSha256Fallback?: "auto" | "allow" | "deny" } = {}) {
-  const t = await openLifecycleService([token], clock, [], storeOptions);
+  const t = await openLifecycleService([token], clock, [], { storeOptions });
   const imported: Imported[] = [];
   const service = new KmsService({ ...t.deps, events: { ...t.deps.events!, materialImported: (e) => imported.push(e) } });
   return { ...t, service, imported };
