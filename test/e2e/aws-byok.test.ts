@@ -81,8 +81,9 @@ describe("BYOK through the AWS SDK (@aws-sdk/client-kms)", () => {
         expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: blob }))).Plaintext!).toString()).toBe(alg);
       }
     }
+    // Log lines arrive from the child's stdout asynchronously: wait for the last one.
+    await expect.poll(() => d.logs.filter((l) => l.event === "KeyMaterialImported").length).toBe(16);
     const imported = d.logs.filter((l) => l.event === "KeyMaterialImported");
-    expect(imported.length).toBe(16);
     expect(imported[0]).toMatchObject({ unwrapPath: "device", wrappingAlgorithm: "RSAES_OAEP_SHA_1", reimport: false });
     // SoftHSM2 has no OAEP-SHA-256: those imports took the software path (importOaepSha256Fallback: auto).
     expect(imported.filter((l) => l.unwrapPath === "software").map((l) => l.wrappingAlgorithm)).toEqual([
@@ -173,7 +174,7 @@ describe("BYOK through the AWS SDK (@aws-sdk/client-kms)", () => {
     expect([described.KeyState, described.ExpirationModel, described.ValidTo]).toEqual(["Enabled", "KEY_MATERIAL_EXPIRES", validTo]);
     const other = createPrivateKeyDer();
     expect(await errorName(importWith(kms, ecKey, other, "RSAES_OAEP_SHA_1"))).toBe("IncorrectKeyMaterialException");
-    expect(d.logs.filter((l) => l.event === "KeyMaterialImported").map((l) => l.reimport)).toEqual([false, false, true]);
+    await expect.poll(() => d.logs.filter((l) => l.event === "KeyMaterialImported").map((l) => l.reimport)).toEqual([false, false, true]);
     await d.stop();
   }, 120_000);
 });
