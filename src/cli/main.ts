@@ -1,7 +1,9 @@
+import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { ServiceError } from "@grpc/grpc-js";
 import { collect, parseBlob, parseContext, parseIntArg, parseTag, type CliTag } from "./args.js";
 import { registerAsymmetricCommands } from "./asymmetric-commands.js";
+import { registerAuthzCommands } from "./authz-commands.js";
 import { call, connect, errorType, type KmsClient } from "./client.js";
 import { registerEnvelopeCommands } from "./envelope-commands.js";
 import { registerImportCommands } from "./import-commands.js";
@@ -65,7 +67,7 @@ function kms<O>(name: string, description: string, build: (cmd: Command) => Comm
 const contextOption = (flag = "--encryption-context") => new Option(`${flag} <context>`, "k=v,k2=v2 or JSON").argParser(parseContext);
 const grantOption = () => new Option("--grant-tokens <token>", "grant token (repeatable)").argParser(collect);
 
-kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string; tags?: CliTag[]; customKeyStoreId?: string }>(
+kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string; tags?: CliTag[]; customKeyStoreId?: string; policy?: string; bypassPolicyLockoutSafetyCheck?: boolean }>(
   "create-key",
   "create a KMS key in the HSM",
   (c) =>
@@ -75,9 +77,11 @@ kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string
       .option("--key-usage <usage>", "ENCRYPT_DECRYPT, SIGN_VERIFY or GENERATE_VERIFY_MAC")
       .option("--origin <origin>", "AWS_KMS, or EXTERNAL for imported material (docs/byok.md)")
       .option("--custom-key-store-id <id>", "key store (configured keyStores[].id); default: defaultKeyStore")
-      .addOption(new Option("--tags <tag>", "TagKey=k,TagValue=v (repeatable) or JSON list").argParser(parseTag)),
+      .addOption(new Option("--tags <tag>", "TagKey=k,TagValue=v (repeatable) or JSON list").argParser(parseTag))
+      .addOption(new Option("--policy <policy>", "key policy: JSON text or file://<path> (docs/authorization.md)").argParser((v) => (v.startsWith("file://") ? readFileSync(v.slice(7), "utf8") : v)))
+      .option("--bypass-policy-lockout-safety-check", "accept a policy that would lock you out of PutKeyPolicy"),
   async (c, o, t) => {
-    const res = await call(c, c.createKey, { description: o.description ?? "", keySpec: o.keySpec ?? "", keyUsage: o.keyUsage ?? "", origin: o.origin ?? "", customerMasterKeySpec: "", tags: o.tags ?? [], multiRegion: false, customKeyStoreId: o.customKeyStoreId ?? "" }, t);
+    const res = await call(c, c.createKey, { description: o.description ?? "", keySpec: o.keySpec ?? "", keyUsage: o.keyUsage ?? "", origin: o.origin ?? "", customerMasterKeySpec: "", tags: o.tags ?? [], multiRegion: false, customKeyStoreId: o.customKeyStoreId ?? "", policy: o.policy ?? "", bypassPolicyLockoutSafetyCheck: !!o.bypassPolicyLockoutSafetyCheck }, t);
     return { KeyMetadata: awsKeyMetadata(res.keyMetadata) };
   },
 );
@@ -234,6 +238,7 @@ kms<{ numberOfBytes: number; customKeyStoreId?: string }>(
 registerAsymmetricCommands({ kms, grantOption, contextOption, toMap });
 registerLifecycleCommands({ kms });
 registerImportCommands({ kms });
+registerAuthzCommands({ kms, grantOption });
 
 function toMap(ctx: Record<string, string> | undefined): Map<string, string> {
   return new Map(Object.entries(ctx ?? {}));

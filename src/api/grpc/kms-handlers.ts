@@ -7,6 +7,7 @@ import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
 import { ERROR_TABLE, GRPC_ERROR_TYPE_KEY } from "../error-table.js";
 import { type QuotaGate, quotaKeyId } from "../quota-gate.js";
+import { authzHandlers } from "./authz-handlers.js";
 import { context, keyMetadataToProto } from "./codec.js";
 import { type GrpcIdentityConfig, grpcCaller } from "./identity.js";
 import { importHandlers } from "./import-handlers.js";
@@ -95,5 +96,6 @@ export function kmsHandlers(
     ),
     ...lifecycleHandlers(unary),
     ...importHandlers(unary),
+    ...authzHandlers(unary),
   };
 }
