@@ -82,8 +82,9 @@ describe("configSchema", () => {
     expect(issues({ keyStores: [STORE], grpc: { tls: { certFile: "c", keyFile: "k", clientCaFile: "ca" } } })).toEqual([
       "grpc.insecure: set insecure: false when tls is configured",
     ]);
-    expect(issues({ keyStores: [STORE], grpc: { insecure: false, listen: "0.0.0.0:50051", tls: { certFile: "c", keyFile: "k", clientCaFile: "ca" } } })).toEqual([
-    ]);
+    // mTLS may listen on any address; the principal source defaults to the URI SAN.
+    const ok = configSchema.parse({ keyStores: [STORE], grpc: { insecure: false, listen: "0.0.0.0:50051", tls: { certFile: "c", keyFile: "k", clientCaFile: "ca" } } });
+    expect(ok.grpc.tls?.principalFrom).toBe("uri-san");
   });
 
   it("refuses a listen address that is not host:port", () => {
