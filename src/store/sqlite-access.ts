@@ -90,11 +90,12 @@ export class SqliteAccessStore implements AccessMetadata {
 
   async listGrants(o: { keyId: string; grantId?: string | undefined; granteePrincipal?: string | undefined; afterGrantId?: string | undefined; limit: number }): Promise<GrantRecord[]> {
     return this.db
-      .prepare<[string, string, string | null, string | null, number], GrantRow>(
-        `SELECT * FROM grants WHERE key_id = ? AND grant_id > ? AND (?3 IS NULL OR grant_id = ?3) AND (?4 IS NULL OR grantee_principal = ?4)
-         ORDER BY grant_id LIMIT ?5`,
+      .prepare<[{ keyId: string; after: string; grantId: string | null; grantee: string | null; limit: number }], GrantRow>(
+        `SELECT * FROM grants WHERE key_id = @keyId AND grant_id > @after AND (@grantId IS NULL OR grant_id = @grantId)
+           AND (@grantee IS NULL OR grantee_principal = @grantee)
+         ORDER BY grant_id LIMIT @limit`,
       )
-      .all(o.keyId, o.afterGrantId ?? "", o.grantId ?? null, o.granteePrincipal ?? null, o.limit)
+      .all({ keyId: o.keyId, after: o.afterGrantId ?? "", grantId: o.grantId ?? null, grantee: o.granteePrincipal ?? null, limit: o.limit })
       .map(toGrant);
   }
 
