@@ -21,6 +21,9 @@ const program = new Command("p11kms")
   .addOption(new Option("--output <format>", "output format").choices(["json", "text"]).default("json"))
   .option("--query <jmespath>", "JMESPath expression applied to the output (as the AWS CLI)")
   .addOption(new Option("--cli-read-timeout <seconds>", "deadline of each call").argParser(parseIntArg).default(30))
+  .addOption(new Option("--ca-bundle <file>", "PEM CA certificate(s) to verify the daemon's TLS certificate (gRPC over mTLS)").env("P11KMS_CA_BUNDLE"))
+  .addOption(new Option("--client-cert <file>", "PEM client certificate for mTLS").env("P11KMS_CLIENT_CERT"))
+  .addOption(new Option("--client-key <file>", "PEM private key of --client-cert").env("P11KMS_CLIENT_KEY"))
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(str) });
 
@@ -49,8 +52,8 @@ program
 function kms<O>(name: string, description: string, build: (cmd: Command) => Command, run: (c: KmsClient, o: O, timeout: number) => Promise<unknown>): void {
   const cmd = build(program.command(name).description(description));
   cmd.action(async (o: O) => {
-    const g = program.opts<{ endpoint: string; output: string; query?: string; cliReadTimeout: number }>();
-    const client = connect(g.endpoint);
+    const g = program.opts<{ endpoint: string; output: string; query?: string; cliReadTimeout: number; caBundle?: string; clientCert?: string; clientKey?: string }>();
+    const client = connect(g.endpoint, g);
     try {
       print(await run(client, o, g.cliReadTimeout * 1000), g);
     } catch (err) {

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { credentials, status } from "@grpc/grpc-js";
@@ -7,7 +8,7 @@ import { createAccessKeyFile } from "../../src/cli/access-key-file.js";
 import { CreateKeyRequest, DescribeKeyRequest, KeyManagementServiceClient } from "../../src/gen/p11kms/v1/kms.js";
 import { kmsClient } from "../helpers/aws.js";
 import { createTestPki, type TestPki } from "../helpers/certs.js";
-import { ADMIN_PRINCIPAL, client, type DaemonHandle, rpc, rpcError, startDaemon, writeConfig } from "../helpers/daemon.js";
+import { ADMIN_PRINCIPAL, CLI, client, type DaemonHandle, rpc, rpcError, startDaemon, writeConfig } from "../helpers/daemon.js";
 import { createTestToken } from "../helpers/softhsm.js";
 
 const ALICE = "arn:aws:iam::111122223333:user/alice";
@@ -140,11 +141,13 @@ describe("gRPC over mTLS", () => {
     }
   });
 
-  it.each([
+  type Pem = { cert: Buffer; key: Buffer } | undefined;
+  const refused: [string, () => Pem][] = [
     ["expired", () => pki.client("expired", { uri: ADMIN_PRINCIPAL, expired: true })],
     ["issued by another CA", () => pki.client("rogue", { uri: ADMIN_PRINCIPAL, otherCa: true })],
     ["missing", () => undefined],
-  ] as const)("a %s client certificate never reaches the service (the TLS handshake fails)", async (_name, make) => {
+  ];
+  it.each(refused)("a %s client certificate never reaches the service (the TLS handshake fails)", async (_name, make) => {
     const c = connect(make());
     try {
       const err = await rpcError(c, c.createKey, CreateKeyRequest.fromPartial({}));
@@ -153,6 +156,13 @@ describe("gRPC over mTLS", () => {
     } finally {
       c.close();
     }
+  });
+
+  it("the CLI connects with --ca-bundle, --client-cert and --client-key", () => {
+    pki.client("cli", { uri: ADMIN_PRINCIPAL });
+    const tlsArgs = ["--endpoint", `127.0.0.1:${d.port}`, "--ca-bundle", pki.caFile, "--client-cert", join(pki.dir, "cli.pem"), "--client-key", join(pki.dir, "cli.key")];
+    const out = execFileSync(process.execPath, [CLI, ...tlsArgs, "list-keys"], { encoding: "utf8" });
+    expect(JSON.parse(out)).toMatchObject({ Truncated: false });
   });
 
   it("plaintext clients cannot talk to the mTLS port", async () => {
