@@ -67,6 +67,28 @@ describe("AWS facade and plaintext gRPC: denied calls", () => {
       user.destroy();
     }
   });
+
+  it("the CLI manages policies and grants with the AWS CLI's commands and output shapes", async () => {
+    const cli = (...args: string[]) => JSON.parse(execFileSync(process.execPath, [CLI, "--endpoint", d.endpoint, ...args], { encoding: "utf8" }) || "null") as Record<string, unknown>;
+    const keyId = (cli("create-key") as { KeyMetadata: { KeyId: string } }).KeyMetadata.KeyId;
+    const file = join(d.token.dir, "policy.json");
+    const doc = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { AWS: ADMIN_PRINCIPAL }, Action: "kms:*", Resource: "*" }, { Effect: "Allow", Principal: { AWS: ALICE }, Action: "kms:DescribeKey", Resource: "*" }] };
+    writeFileSync(file, JSON.stringify(doc));
+    expect(cli("put-key-policy", "--key-id", keyId, "--policy-name", "default", "--policy", `file://${file}`)).toBeNull();
+    expect(JSON.parse(cli("get-key-policy", "--key-id", keyId, "--policy-name", "default").Policy as string)).toEqual(doc);
+    expect(cli("list-key-policies", "--key-id", keyId)).toEqual({ PolicyNames: ["default"], Truncated: false });
+    const g = cli("create-grant", "--key-id", keyId, "--grantee-principal", ALICE, "--retiring-principal", ADMIN_PRINCIPAL, "--operations", "Encrypt", "Decrypt", "--constraints", '{"EncryptionContextEquals":{"a":"b"}}', "--name", "cli-grant");
+    expect(g).toEqual({ GrantToken: expect.any(String), GrantId: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(cli("list-grants", "--key-id", keyId)).toEqual({
+      Grants: [expect.objectContaining({ GrantId: g.GrantId, Name: "cli-grant", GranteePrincipal: ALICE, Operations: ["Encrypt", "Decrypt"], Constraints: { EncryptionContextEquals: { a: "b" } } })],
+      Truncated: false,
+    });
+    expect((cli("list-retirable-grants", "--retiring-principal", ADMIN_PRINCIPAL).Grants as unknown[]).length).toBeGreaterThan(0);
+    expect(cli("retire-grant", "--grant-token", g.GrantToken as string)).toBeNull();
+    const g2 = cli("create-grant", "--key-id", keyId, "--grantee-principal", ALICE, "--operations", "DescribeKey");
+    expect(cli("revoke-grant", "--key-id", keyId, "--grant-id", g2.GrantId as string)).toBeNull();
+    expect(cli("list-grants", "--key-id", keyId)).toEqual({ Grants: [], Truncated: false });
+  });
 });
 
 describe("gRPC: plaintext caller that is not the administrator", () => {
