@@ -10,7 +10,7 @@ export type GrpcIdentityConfig =
 
 /** The parts of a peer certificate a principal is read from (node's PeerCertificate has these). */
 export interface PeerCertificateLike {
-  readonly subject?: { readonly CN?: string | string[] } | undefined;
+  readonly subject?: { readonly CN?: string | readonly string[] } | undefined;
   readonly subjectaltname?: string | undefined;
 }
 
@@ -30,7 +30,8 @@ export function principalFromCertificate(cert: PeerCertificateLike | undefined, 
     if (!uri) throw new KmsError("AccessDeniedException", "The client certificate has no URI subject alternative name to take the principal from.");
     return uri;
   }
-  const cn = Array.isArray(cert.subject?.CN) ? cert.subject.CN[0] : cert.subject?.CN;
+  const raw = cert.subject?.CN;
+  const cn = typeof raw === "string" ? raw : raw?.[0];
   if (!cn || !/^[\w+=,.@-]{1,64}$/.test(cn)) throw new KmsError("AccessDeniedException", "The client certificate's subject CN is missing or not a valid IAM user name.");
   return `arn:aws:iam::${accountId}:user/${cn}`;
 }

@@ -33,27 +33,27 @@ export function kmsHandlers(
     };
     return (call, callback) => {
       const end = metrics.latency.startTimer({ api: "grpc", operation });
-      new Promise<Caller>((resolve) => resolve(grpcCaller(call, identity)))
-        .then((caller) => admitted(call.request, caller))
-        .then(
-          (res) => {
-            end();
-            metrics.requests.inc({ api: "grpc", operation, outcome: "OK" });
-            callback(null, res);
-          },
-          (err: unknown) => {
-            end();
-            const kmsErr = toKmsError(err);
-            metrics.requests.inc({ api: "grpc", operation, outcome: kmsErr.code });
-            const row = ERROR_TABLE[kmsErr.code];
-            if (row.http >= 500) log.error({ err: kmsErr, operation }, "request failed");
-            else log.debug({ code: kmsErr.code, operation }, "request rejected");
-            const metadata = new Metadata();
-            metadata.set(GRPC_ERROR_TYPE_KEY, kmsErr.code);
-            const error: Partial<ServiceError> = { code: row.grpc, details: kmsErr.message, metadata };
-            callback(error);
-          },
-        );
+      // The caller as a promise: identification can fail (AccessDeniedException) and then takes the error path.
+      const caller = Promise.resolve(call).then((c) => grpcCaller(c, identity));
+      caller.then((c) => admitted(call.request, c)).then(
+        (res) => {
+          end();
+          metrics.requests.inc({ api: "grpc", operation, outcome: "OK" });
+          callback(null, res);
+        },
+        (err: unknown) => {
+          end();
+          const kmsErr = toKmsError(err);
+          metrics.requests.inc({ api: "grpc", operation, outcome: kmsErr.code });
+          const row = ERROR_TABLE[kmsErr.code];
+          if (row.http >= 500) log.error({ err: kmsErr, operation }, "request failed");
+          else log.debug({ code: kmsErr.code, operation }, "request rejected");
+          const metadata = new Metadata();
+          metadata.set(GRPC_ERROR_TYPE_KEY, kmsErr.code);
+          const error: Partial<ServiceError> = { code: row.grpc, details: kmsErr.message, metadata };
+          callback(error);
+        },
+      );
     };
   }
 
