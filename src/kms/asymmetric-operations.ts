@@ -104,7 +104,7 @@ async function prepare(
   const algorithm = optionalEnum("SigningAlgorithm", req.signingAlgorithm, SIGNING_ALGORITHMS);
   if (!algorithm) throw validation("SigningAlgorithm is required.");
   validateGrantTokens(req.grantTokens);
-  const key = await authorizedKey(deps, keyId, operation, { grantTokens: req.grantTokens });
+  const key = await authorizedKey(deps, keyId, operation, { grantTokens: req.grantTokens, algorithm: { kind: "SigningAlgorithm", value: algorithm } });
   checkUsable(deps, key, "SIGN_VERIFY", operation);
   assertSigningAlgorithm(key, algorithm);
   return { key, algorithm, input: signingInput(algorithm, messageType, message) };

@@ -43,7 +43,7 @@ export async function encrypt(deps: ServiceDeps, req: EncryptRequest): Promise<E
   const context = checkContext(req.encryptionContext);
   const requested = optionalEnum("EncryptionAlgorithm", req.encryptionAlgorithm, ENCRYPTION_ALGORITHMS);
   validateGrantTokens(req.grantTokens);
-  const key = await usableKey(deps, keyId, "Encrypt", { encryptionContext: context, grantTokens: req.grantTokens });
+  const key = await usableKey(deps, keyId, "Encrypt", { encryptionContext: context, grantTokens: req.grantTokens, algorithm: encAlg(requested) });
   const algorithm = assertAlgorithm(key, requested);
   dryRunStop(req);
   const ciphertextBlob = await encryptWith(deps, key, algorithm, plaintext, context);
@@ -112,7 +112,7 @@ export async function reEncrypt(deps: ServiceDeps, req: ReEncryptRequest): Promi
   );
   validateGrantTokens(req.grantTokens);
   const named = sourceExpected ? await loadKey(deps, sourceExpected) : undefined;
-  const dest = await usableKey(deps, destId, "ReEncrypt", { encryptionContext: destContext, grantTokens: req.grantTokens }, "ReEncryptTo");
+  const dest = await usableKey(deps, destId, "ReEncrypt", { encryptionContext: destContext, grantTokens: req.grantTokens, algorithm: encAlg(dstAlg) }, "ReEncryptTo");
   const destinationEncryptionAlgorithm = assertAlgorithm(dest, dstAlg);
   const {
     key: source,
@@ -160,7 +160,7 @@ export async function generateDataKey(
     throw validation("Specify exactly one of KeySpec or NumberOfBytes.");
   }
   validateGrantTokens(req.grantTokens);
-  const key = await usableKey(deps, keyId, "GenerateDataKey", { encryptionContext: context, grantTokens: req.grantTokens }, operation);
+  const key = await usableKey(deps, keyId, "GenerateDataKey", { encryptionContext: context, grantTokens: req.grantTokens, algorithm: encAlg(undefined) }, operation);
   assertAlgorithm(key, "SYMMETRIC_DEFAULT");
   dryRunStop(req);
   const length = count ?? (spec === "AES_128" ? 16 : 32);
@@ -187,6 +187,11 @@ export async function generateRandom(
   if (count === undefined) throw validation("NumberOfBytes is required.");
   authorizeAccount(deps, "GenerateRandom");
   return { plaintext: await connectedStore(deps, req.customKeyStoreId || undefined).generateRandom(count) };
+}
+
+/** kms:EncryptionAlgorithm of a request: the one it names, else SYMMETRIC_DEFAULT (as AWS). */
+function encAlg(requested: string | undefined): AuthzContext["algorithm"] {
+  return { kind: "EncryptionAlgorithm", value: requested ?? "SYMMETRIC_DEFAULT" };
 }
 
 /** Where AWS accepts a key id, key ARN, alias name or alias ARN. */

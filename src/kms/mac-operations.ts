@@ -57,7 +57,7 @@ async function prepare(
   const algorithm = optionalEnum("MacAlgorithm", req.macAlgorithm, MAC_ALGORITHMS);
   if (!algorithm) throw validation("MacAlgorithm is required.");
   validateGrantTokens(req.grantTokens);
-  const key = await authorizedKey(deps, keyId, operation, { grantTokens: req.grantTokens });
+  const key = await authorizedKey(deps, keyId, operation, { grantTokens: req.grantTokens, algorithm: { kind: "MacAlgorithm", value: algorithm } });
   checkUsable(deps, key, "GENERATE_VERIFY_MAC", operation);
   assertMacAlgorithm(key, algorithm);
   return { key, algorithm, message };

@@ -67,11 +67,11 @@ export async function decryptWith(
       checkUsable(deps, named, "ENCRYPT_DECRYPT", operation);
       assertAlgorithm(named, requested ?? "SYMMETRIC_DEFAULT");
     }
-    const { key, plaintext } = await open(deps, blob, context, named?.keyId, operation, { action, grantTokens });
+    const { key, plaintext } = await open(deps, blob, context, named?.keyId, operation, { action, grantTokens, algorithm: "SYMMETRIC_DEFAULT" });
     return { key, plaintext, algorithm: "SYMMETRIC_DEFAULT" };
   }
   if (!named) throw validation(`${keyField} is required to decrypt with ${requested}.`);
-  await authorizeKey(deps, named, action, { grantTokens });
+  await authorizeKey(deps, named, action, { grantTokens, algorithm: { kind: "EncryptionAlgorithm", value: requested ?? "SYMMETRIC_DEFAULT" } });
   checkUsable(deps, named, "ENCRYPT_DECRYPT", operation);
   const algorithm = assertAlgorithm(named, requested);
   noContext(context);

@@ -40,7 +40,7 @@ export async function open(
   context: EncryptionContext,
   expectedKeyId: string | undefined,
   operation = "Decrypt",
-  authz: { action: string; grantTokens?: readonly string[] | undefined } = { action: operation },
+  authz: { action: string; grantTokens?: readonly string[] | undefined; algorithm?: string } = { action: operation },
 ): Promise<Opened> {
   const parsed = parseBlob(blob);
   if (expectedKeyId !== undefined && parsed.keyId !== expectedKeyId) {
@@ -50,7 +50,11 @@ export async function open(
   if (!stored || stored.keyState === "Creating" || stored.deletedAt) throw invalidCiphertext();
   const key = effective(deps, stored);
   // The key the ciphertext names is authorized before anything is decrypted (as AWS: Decrypt on that key).
-  await authorizeKey(deps, key, authz.action, { encryptionContext: context, grantTokens: authz.grantTokens });
+  await authorizeKey(deps, key, authz.action, {
+    encryptionContext: context,
+    grantTokens: authz.grantTokens,
+    algorithm: authz.algorithm ? { kind: "EncryptionAlgorithm", value: authz.algorithm } : undefined,
+  });
   checkUsable(deps, key, "ENCRYPT_DECRYPT", operation);
   if (key.keySpec !== "SYMMETRIC_DEFAULT" || parsed.version < 1 || parsed.version > key.currentVersion) {
     throw invalidCiphertext();

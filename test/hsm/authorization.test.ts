@@ -123,6 +123,16 @@ describe("key policies", () => {
     expect(await code(alice.decrypt({ ciphertextBlob: blob }))).toBe("AccessDeniedException");
   });
 
+  it("kms:SigningAlgorithm and kms:EncryptionAlgorithm conditions see the request's algorithm", async () => {
+    const sign = (await admin.createKey({ keySpec: "ECC_NIST_P256", keyUsage: "SIGN_VERIFY" })).keyId;
+    await admin.putKeyPolicy({ keyId: sign, policy: policy(ADMIN_ALL, allow(ALICE, "kms:Sign", { Condition: { StringEquals: { "kms:SigningAlgorithm": "ECDSA_SHA_256" } } })) });
+    const msg = { keyId: sign, message: Buffer.from("m") };
+    expect(await code(alice.sign({ ...msg, signingAlgorithm: "ECDSA_SHA_256" }))).toBe("ok");
+    expect(await code(alice.sign({ ...msg, signingAlgorithm: "ECDSA_SHA_384" }))).toBe("AccessDeniedException");
+    const sym = (await admin.createKey({ policy: policy(ADMIN_ALL, allow(ALICE, "kms:Encrypt", { Condition: { StringEquals: { "kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT" } } })) })).keyId;
+    expect(await code(alice.encrypt({ keyId: sym, plaintext: Buffer.from("x") }))).toBe("ok");
+  });
+
   it("policies survive a restart of the store (read back and parsed again)", async () => {
     const { keyId } = await admin.createKey({ policy: policy(ADMIN_ALL, allow(BOB, "kms:GetKeyPolicy")) });
     const reopened = new SqliteMetadataStore(`${token.dir}/p11kms.db`);

@@ -50,6 +50,7 @@ const KEY: KeyRecord = {
 interface Request {
   readonly context?: EncryptionContext;
   readonly alias?: string;
+  readonly signing?: string;
 }
 
 interface Scenario {
@@ -186,6 +187,12 @@ const SCENARIOS: Scenario[] = [
     allows: (w, op, r) => w === "admin" || (w === "app" && (op === "Encrypt" || op === "Decrypt") && r.alias === "alias/web"),
   },
   {
+    name: "kms:SigningAlgorithm limits Sign/Verify to one algorithm",
+    policy: doc(adminAll, stmt({ AWS: [P.alice, P.eve] }, ["kms:Sign", "kms:Verify"], { Condition: { StringEquals: { "kms:SigningAlgorithm": "ECDSA_SHA_256" } } })),
+    requests: [{}, { signing: "ECDSA_SHA_256" }, { signing: "ECDSA_SHA_384" }],
+    allows: (w, op, r) => w === "admin" || ((w === "alice" || w === "eve") && (op === "Sign" || op === "Verify") && r.signing === "ECDSA_SHA_256"),
+  },
+  {
     name: "Bool kms:GrantIsForAWSResource true never holds here",
     policy: doc(adminAll, stmt({ AWS: P.alice }, ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], { Condition: { Bool: { "kms:GrantIsForAWSResource": true } } })),
     allows: (w) => w === "admin",
@@ -265,7 +272,8 @@ function run(s: Scenario): { cases: number; unexpectedAllows: string[]; unexpect
       for (const op of OPS) {
         cases++;
         const c = caller(who);
-        const keys = conditionKeys(c, KEY, { encryptionContext: req.context, requestAlias: req.alias });
+        const algorithm = req.signing ? { kind: "SigningAlgorithm" as const, value: req.signing } : undefined;
+        const keys = conditionKeys(c, KEY, { encryptionContext: req.context, requestAlias: req.alias, algorithm });
         const got = decide(policy, grants, { principal: c.principal, action: `kms:${op}`, resource: KEY_ARN, conditionKeys: keys }, op, req.context).decision === "Allow";
         const want = s.allows(who, op, req);
         const cell = `${who} ${op} ${JSON.stringify(req)}`;

@@ -19,6 +19,8 @@ export interface AuthzContext {
   readonly grantTokens?: readonly string[] | undefined;
   /** The alias the request named the key by (kms:RequestAlias). */
   readonly requestAlias?: string | undefined;
+  /** The request's algorithm: kms:EncryptionAlgorithm, kms:SigningAlgorithm or kms:MacAlgorithm. */
+  readonly algorithm?: { readonly kind: "EncryptionAlgorithm" | "SigningAlgorithm" | "MacAlgorithm"; readonly value: string } | undefined;
   /** Operation-specific condition keys (lower-case names), e.g. kms:granteeprincipal for CreateGrant. */
   readonly extraKeys?: ReadonlyMap<string, readonly string[]> | undefined;
 }
@@ -46,6 +48,7 @@ export function conditionKeys(caller: Caller, key: KeyRecord, ctx: AuthzContext)
     if (names.length > 0) keys.set("kms:encryptioncontextkeys", names);
     for (const n of names) keys.set(`kms:encryptioncontext:${n.toLowerCase()}`, [ctx.encryptionContext[n]!]);
   }
+  if (ctx.algorithm) keys.set(`kms:${ctx.algorithm.kind.toLowerCase()}`, [ctx.algorithm.value]);
   for (const [k, v] of ctx.extraKeys ?? []) keys.set(k, [...v]);
   return keys;
 }
