@@ -46,6 +46,13 @@ export const MANAGEMENT_STATE_RULES = {
   // Enabled and Disabled keys take the same material again (to change its expiration).
   ImportKeyMaterial: { PendingDeletion: "KMSInvalidStateException", Unavailable: "KMSInvalidStateException" },
   DeleteImportedKeyMaterial: { PendingDeletion: "KMSInvalidStateException", Unavailable: "KMSInvalidStateException" },
+  PutKeyPolicy: {},
+  GetKeyPolicy: {},
+  ListKeyPolicies: {},
+  CreateGrant: PENDING_DELETION,
+  ListGrants: {},
+  RetireGrant: {},
+  RevokeGrant: {},
 } as const satisfies Record<string, Partial<Record<KeyState, KmsErrorCode>>>;
 
 export type ManagementOperation = keyof typeof MANAGEMENT_STATE_RULES;

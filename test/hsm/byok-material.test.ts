@@ -3,6 +3,7 @@ import pkcs11js from "pkcs11js";
 import { afterAll, describe, expect, it } from "vitest";
 import { wrapKeyMaterial } from "../../src/cli/import-wrap.js";
 import { keyLabel } from "../../src/hsm/templates.js";
+import { INTERNAL_CALLER } from "../../src/kms/caller.js";
 import type { LifecycleEvents } from "../../src/kms/deps.js";
 import { KmsService } from "../../src/kms/service.js";
 import { MovableClock, openLifecycleService } from "../helpers/lifecycle.js";
@@ -19,7 +20,7 @@ type Imported = Parameters<NonNullable<LifecycleEvents["materialImported"]>>[0];
 async function open(storeOptions: { importOaepSha256Fallback?: "auto" | "allow" | "deny" } = {}) {
   const t = await openLifecycleService([token], clock, [], { storeOptions });
   const imported: Imported[] = [];
-  const service = new KmsService({ ...t.deps, events: { ...t.deps.events!, materialImported: (e) => imported.push(e) } });
+  const service = new KmsService({ ...t.deps, events: { ...t.deps.events!, materialImported: (e) => imported.push(e) } }, INTERNAL_CALLER);
   return { ...t, service, imported };
 }
 
