@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import { loadAccessKeys } from "./api/aws/access-keys.js";
 import { startAwsServer } from "./api/aws/server.js";
@@ -11,6 +12,7 @@ import { closeModules } from "./hsm/module.js";
 import { readPin } from "./hsm/pin.js";
 import { rvName } from "./hsm/return-values.js";
 import { Pkcs11KeyStore } from "./hsm/pkcs11-key-store.js";
+import { INTERNAL_CALLER } from "./kms/caller.js";
 import { type ConnectionState, KeyStoreConnections, type KeyStoreStatus } from "./kms/key-store-connections.js";
 import { LifecycleJobs } from "./kms/lifecycle-jobs.js";
 import type { Clock, KeyStore } from "./kms/ports.js";
@@ -82,6 +84,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
             maxSessions: ks.maxSessions,
             sessionCopies: ks.sessionCopies,
             rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
+            importOaepSha256Fallback: ks.importOaepSha256Fallback,
           },
           {
             call: metrics.hsmObserver(ks.id),
@@ -100,6 +103,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
             module: uri.modulePath,
             keySpecs: store.capabilities.keySpecs,
             rsaOaepSha256: store.capabilities.rsaOaepSha256,
+            importOaepSha256: store.unwrapPath("RSAES_OAEP_SHA_256") ?? "unsupported",
           },
           "key store opened",
         );
@@ -170,6 +174,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       "reconciliation finished",
     );
 
+    const administrator = config.authorization.administrator ?? `arn:aws:iam::${config.accountId}:root`;
+    log.info({ administrator, accountPrincipals: config.authorization.accountPrincipals }, "authorization: administrator principal");
     const deps = {
       metadata,
       keyStores,
@@ -178,8 +184,10 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       partition: { region: config.region, accountId: config.accountId },
       events: lifecycleEvents(log, metrics),
       connections,
+      access: { administrator, accountPrincipals: config.authorization.accountPrincipals },
     };
-    const service = new KmsService(deps);
+    // The root service acts as the daemon itself; facades get it as a CallerScopedService and bind each call's caller.
+    const service = new KmsService(deps, INTERNAL_CALLER);
     // Deadlines that passed while the daemon was down are handled before the first call is served.
     jobs = new LifecycleJobs(deps);
     const due = await jobs.tick();
@@ -191,6 +199,14 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       listen: config.grpc.listen,
       maxMessageBytes: config.grpc.maxMessageBytes,
       service,
+      tls: config.grpc.tls && {
+        cert: readFileSync(config.grpc.tls.certFile),
+        key: readFileSync(config.grpc.tls.keyFile),
+        clientCa: readFileSync(config.grpc.tls.clientCaFile),
+        principalFrom: config.grpc.tls.principalFrom,
+      },
+      insecurePrincipal: config.grpc.insecurePrincipal ?? administrator,
+      accountId: config.accountId,
       log,
       metrics,
       quotas,
@@ -230,7 +246,12 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   const metricsAddr = metricsServer?.address();
   const metricsPort = typeof metricsAddr === "object" && metricsAddr ? metricsAddr.port : undefined;
   if (config.grpc.insecure) {
-    log.warn({ listen: config.grpc.listen }, "gRPC is PLAINTEXT (grpc.insecure: true); allowed on loopback only");
+    log.warn(
+      { listen: config.grpc.listen, principal: config.grpc.insecurePrincipal ?? config.authorization.administrator ?? `arn:aws:iam::${config.accountId}:root` },
+      "gRPC is PLAINTEXT and UNAUTHENTICATED (grpc.insecure: true): every local caller acts as this principal; allowed on loopback only",
+    );
+  } else {
+    log.info({ listen: config.grpc.listen, principalFrom: config.grpc.tls?.principalFrom }, "gRPC is mTLS: callers are identified by their client certificates");
   }
   if (config.aws.enabled && config.aws.insecure) {
     log.warn({ listen: config.aws.listen }, "the AWS facade is PLAIN HTTP (aws.insecure: true); allowed on loopback only");

@@ -1,6 +1,6 @@
 import pkcs11js from "pkcs11js";
 import { KmsError } from "../kms/errors.js";
-import type { KeyMaterialRef, KeyStore } from "../kms/ports.js";
+import type { KeyMaterialRef, KeyStore, UnwrapRequest } from "../kms/ports.js";
 import type {
   AsymmetricKeySpec,
   EncryptionAlgorithm,
@@ -8,11 +8,12 @@ import type {
   KeyUsage,
   MacAlgorithm,
   SigningAlgorithm,
+  UnwrapPath,
   WrappingAlgorithm,
   WrappingKeySpec,
 } from "../kms/types.js";
 import { AsymmetricOps } from "./asymmetric-ops.js";
-import { type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
+import { type OaepFallbackSetting, type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
 import { generateDataKeyPair } from "./data-key-pairs.js";
 import { Device, type DeviceObserver } from "./device.js";
 import { HmacOps } from "./hmac-ops.js";
@@ -53,13 +54,14 @@ export class Pkcs11KeyStore implements KeyStore {
     readonly id: string,
     private readonly device: Device,
     readonly capabilities: ProbedCapabilities,
+    importFallback: OaepFallbackSetting,
     openSession: () => pkcs11js.Handle,
     sessionCopies: number,
   ) {
     this.copies = new SessionCopies(device.mod, openSession, { capacity: sessionCopies }, () => this.objects.values());
     this.asym = new AsymmetricOps(device, this.objects, capabilities, this.copies);
     this.hmac = new HmacOps(device, this.objects, capabilities.allowedMechanisms);
-    this.imports = new ImportOps(device, this.objects, capabilities);
+    this.imports = new ImportOps(device, this.objects, capabilities, importFallback);
   }
 
   static open(id: string, opts: TokenOptions, observer: KeyStoreObserver = {}): Pkcs11KeyStore {
@@ -75,7 +77,8 @@ export class Pkcs11KeyStore implements KeyStore {
       }
       const openSession = () => token.mod.C_OpenSession(token.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
       const copies = opts.sessionCopies ?? DEFAULT_SESSION_COPIES;
-      const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, observer), caps, openSession, copies);
+      const importFallback = opts.importOaepSha256Fallback ?? "auto";
+      const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, observer), caps, importFallback, openSession, copies);
       token.pool.trySync((s) => store.objects.scan(token.mod, s));
       return store;
     } catch (err) {
@@ -160,11 +163,11 @@ export class Pkcs11KeyStore implements KeyStore {
     return this.hmac.verifyMac(ref, algorithm, message, mac);
   }
 
-  createWrappingKey(spec: WrappingKeySpec, expiresAt: Date): Promise<{ wrappingKeyId: string; publicKey: Buffer }> {
-    return this.imports.createWrappingKey(spec, expiresAt);
+  createWrappingKey(keyId: string, spec: WrappingKeySpec, algorithm: WrappingAlgorithm, expiresAt: Date): Promise<{ wrappingKeyId: string; publicKey: Buffer }> {
+    return this.imports.createWrappingKey(keyId, spec, algorithm, expiresAt);
   }
-  canUnwrap(algorithm: WrappingAlgorithm): boolean {
-    return this.imports.canUnwrap(algorithm);
+  unwrapPath(algorithm: WrappingAlgorithm): UnwrapPath | undefined {
+    return this.imports.unwrapPath(algorithm);
   }
   signImportToken(payload: Buffer): Promise<Buffer> {
     return this.imports.signImportToken(payload);
@@ -172,19 +175,17 @@ export class Pkcs11KeyStore implements KeyStore {
   verifyImportToken(payload: Buffer, mac: Buffer): Promise<boolean> {
     return this.imports.verifyImportToken(payload, mac);
   }
-  importAesKey(ref: KeyMaterialRef, wrappingKeyId: string, algorithm: WrappingAlgorithm, encrypted: Buffer): Promise<void> {
-    return this.imports.importAesKey(ref, wrappingKeyId, algorithm, encrypted);
+  unwrapKeyMaterial(req: UnwrapRequest): Promise<{ checkValue: Buffer; unwrapPath: UnwrapPath }> {
+    return this.imports.unwrapKeyMaterial(req);
   }
   outstandingWrappingKeys(): number {
     return this.imports.outstandingWrappingKeys;
   }
-
   destroyExpiredWrappingKeys(now: Date): Promise<void> {
     return this.imports.destroyExpiredWrappingKeys(now);
   }
-
-  keyCheckValue(ref: KeyMaterialRef): Promise<Buffer> {
-    return this.imports.keyCheckValue(this.secretOf(ref));
+  destroyOldWrappingKeys(keyId: string, keep: number): Promise<void> {
+    return this.imports.destroyOldWrappingKeys(keyId, keep);
   }
 
   /** Sessions of the pool (open, idle, callers waiting) and keys with a session copy, for metrics. */
@@ -259,14 +260,6 @@ export class Pkcs11KeyStore implements KeyStore {
       this.copies.lost();
       init(token);
     }
-  }
-
-  private secretOf(ref: KeyMaterialRef): pkcs11js.Handle {
-    const h = this.objects.get(ref)?.secret;
-    if (h === undefined) {
-      throw new KmsError("KMSInvalidStateException", `The key material of ${ref.keyId} is not available in its key store.`);
-    }
-    return h;
   }
 }
 

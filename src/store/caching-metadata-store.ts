@@ -34,6 +34,13 @@ const PASS_THROUGH_READS = new Set<string>([
   "dueMaterialExpirations",
   "getImport",
   "getKeyStores",
+  // Authorization reads them per request (grantsFor whenever the key policy alone does not allow): treated
+  // as writes they would empty the cache, and drop the key's session copies, on every such call.
+  "getKeyPolicy",
+  "getGrant",
+  "grantsFor",
+  "listGrants",
+  "listRetirableGrants",
 ]);
 
 interface Entry<T> {

@@ -1,6 +1,6 @@
-import type Database from "better-sqlite3";
 import type { ImportMetadata, ImportRecord } from "../kms/ports.js";
 import type { ExpirationModel, KeyRecord, KeyState } from "../kms/types.js";
+import { SqliteAccessStore } from "./sqlite-access.js";
 import { type KeyRow, toRecord } from "./sqlite-rows.js";
 
 interface MaterialRow {
@@ -14,8 +14,7 @@ interface MaterialRow {
  * BYOK bookkeeping in SQLite. The state change and the material row move together in one transaction,
  * so an expiry or import is never half recorded.
  */
-export class SqliteImportStore implements ImportMetadata {
-  constructor(protected readonly db: Database.Database) {}
+export class SqliteImportStore extends SqliteAccessStore implements ImportMetadata {
 
   async getImport(keyId: string): Promise<ImportRecord | undefined> {
     const r = this.db.prepare<[string], MaterialRow>(`SELECT * FROM key_material WHERE key_id = ?`).get(keyId);
@@ -42,6 +41,16 @@ export class SqliteImportStore implements ImportMetadata {
         .run(rec.keyId, rec.keyCheckValue, rec.expirationModel, rec.validTo?.getTime() ?? null);
       return true;
     })();
+  }
+
+  async updateImportExpiry(rec: Omit<ImportRecord, "keyCheckValue">, state: KeyState): Promise<boolean> {
+    const changed = this.db
+      .prepare(
+        `UPDATE key_material SET expiration_model = ?, valid_to = ?
+         WHERE key_id = ? AND EXISTS (SELECT 1 FROM keys WHERE key_id = ? AND key_state = ? AND deleted_at IS NULL)`,
+      )
+      .run(rec.expirationModel, rec.validTo?.getTime() ?? null, rec.keyId, rec.keyId, state).changes;
+    return changed === 1;
   }
 
   async removeMaterial(keyId: string, from: KeyState): Promise<boolean> {

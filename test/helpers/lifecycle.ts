@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
+import type { TokenOptions } from "../../src/hsm/token.js";
 import type { LifecycleEvents, ServiceDeps } from "../../src/kms/deps.js";
 import { explainDeviceFault } from "../../src/hsm/connection-failure.js";
 import { type ConnectionOptions, KeyStoreConnections, type KeyStoreOpener } from "../../src/kms/key-store-connections.js";
@@ -11,6 +12,7 @@ import { type RecordCacheOptions, cachingMetadataStore } from "../../src/store/c
 import { SqliteMetadataStore } from "../../src/store/sqlite-metadata-store.js";
 import { PARTITION } from "./service.js";
 import type { TestToken } from "./softhsm.js";
+import { INTERNAL_CALLER } from "../../src/kms/caller.js";
 
 /** A clock tests move by hand: deadlines pass without sleeping. */
 export class MovableClock implements Clock {
@@ -53,6 +55,8 @@ export async function openLifecycleService(
   extraStoreIds: string[] = [],
   options: Omit<ConnectionOptions, "reconcile"> & {
     explain?: KeyStoreOpener["explain"];
+    /** Key store settings beyond the token (the OAEP-SHA-256 fallbacks). */
+    storeOptions?: Pick<TokenOptions, "rsaOaepSha256Fallback" | "importOaepSha256Fallback">;
     /** The record cache in front of SQLite, as the daemon composes it (its writes drop session copies). */
     recordCache?: Omit<RecordCacheOptions, "onWrite">;
   } = {},
@@ -74,7 +78,7 @@ export async function openLifecycleService(
         if (!t) throw new Error(`no token labelled '${id}'`);
         return Pkcs11KeyStore.open(
           id,
-          { modulePath: t.modulePath, tokenLabel: t.label, pin: t.pin, maxSessions: 4 },
+          { modulePath: t.modulePath, tokenLabel: t.label, pin: t.pin, maxSessions: 4, ...options.storeOptions },
           { tokenFault: (op, rv) => onFault(explainDeviceFault(op, rv)) },
         );
       },
@@ -103,7 +107,7 @@ export async function openLifecycleService(
   };
   const jobs = new LifecycleJobs(deps);
   return {
-    service: new KmsService(deps),
+    service: new KmsService(deps, INTERNAL_CALLER),
     deps,
     metadata,
     jobs,

@@ -56,11 +56,12 @@ describe("loadConfig: defaults and paths", () => {
       aws: { enabled: true, listen: "127.0.0.1:4599", insecure: true, accessKeyFiles: [], maxBodyBytes: 262144, requestTimeoutMs: 30000 },
       metrics: { listen: "127.0.0.1:9464", enabled: true },
       storage: { sqlitePath: join(sub, "p11kms.db"), recordCacheMs: 2000 },
-      keyStores: [{ id: "default", uri: URI, maxSessions: 8, sessionCopies: 1000, rsaOaepSha256Fallback: "auto" }],
+      keyStores: [{ id: "default", uri: URI, maxSessions: 8, sessionCopies: 1000, rsaOaepSha256Fallback: "auto", importOaepSha256Fallback: "auto" }],
       moduleEnvironment: {},
       log: { level: "info" },
       shutdown: { drainTimeoutMs: 10000 },
       lifecycle: { checkIntervalSeconds: 60 },
+      authorization: { accountPrincipals: [] },
       quotas: { enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 },
       baseDir: sub,
     });
@@ -105,7 +106,7 @@ describe("loadConfig: defaults and paths", () => {
     const file = write(JSON.stringify({ region: "ap-south-1", keyStores: [{ id: "a", uri: URI, maxSessions: 2 }] }), "p11kms.json");
     const c = loadConfig(file, {});
     expect(c.region).toBe("ap-south-1");
-    expect(c.keyStores).toEqual([{ id: "a", uri: URI, maxSessions: 2, sessionCopies: 1000, rsaOaepSha256Fallback: "auto" }]);
+    expect(c.keyStores).toEqual([{ id: "a", uri: URI, maxSessions: 2, sessionCopies: 1000, rsaOaepSha256Fallback: "auto", importOaepSha256Fallback: "auto" }]);
   });
 });
 
@@ -192,13 +193,13 @@ describe("loadConfig: refused configurations", () => {
   });
 
   it("refuses unknown keys anywhere (the schema is strict)", () => {
-    const file = write(`${STORES}    pin: "1234"\nlisten: 127.0.0.1:1\ngrpc:\n  tls: true\n`);
+    const file = write(`${STORES}    pin: "1234"\nlisten: 127.0.0.1:1\ngrpc:\n  certificate: true\n`);
     const lines = problemLines(file);
     expect(lines).toHaveLength(3);
     expect(lines).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^ {2}- keyStores\.0: .*"pin"/),
-        expect.stringMatching(/^ {2}- grpc: .*"tls"/),
+        expect.stringMatching(/^ {2}- grpc: .*"certificate"/),
         expect.stringMatching(/^ {2}- \(root\): .*"listen"/),
       ]),
     );

@@ -87,3 +87,27 @@ describe("cachingMetadataStore", () => {
     expect(f.reads()).toBe(before + 4);
   });
 });
+
+describe("cachingMetadataStore and the port", () => {
+  it("knows every read of the MetadataStore port as a read (a read taken for a write would empty the cache per call)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const ports = readFileSync(new URL("../../src/kms/ports.ts", import.meta.url), "utf8");
+    const start = ports.indexOf("export interface MetadataStore");
+    const methods = new Set<string>();
+    // Every method of the metadata interfaces (MetadataStore and the *Metadata ones it extends).
+    for (const block of ports.slice(start).split(/^export interface /m)) {
+      if (!/^(MetadataStore|[A-Za-z]+Metadata)\b/.test(block)) continue;
+      for (const m of block.matchAll(/^ {2}([a-zA-Z]+)\(/gm)) methods.add(m[1]!);
+    }
+    const writes = new Set(["insertKey", "updateKeyState", "deleteKey", "close", "completeImport", "updateImportExpiry", "removeMaterial", "transitionKey", "markDeleted", "updateDescription", "putTags", "removeTags", "insertAlias", "retargetAlias", "deleteAlias", "setRotation", "addVersion", "putKeyStore", "putKeyPolicy", "insertGrant", "deleteGrant"]);
+    expect(methods.size).toBeGreaterThan(30);
+    let invalidations = 0;
+    const inner = Object.fromEntries([...methods].map((m) => [m, async () => undefined])) as unknown as MetadataStore;
+    const cache = cachingMetadataStore(inner, { maxEntries: 10, ttlMs: 1000, onWrite: () => invalidations++ });
+    for (const m of methods) {
+      const before = invalidations;
+      await (cache as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[m]!("k");
+      expect({ method: m, invalidates: invalidations > before }).toEqual({ method: m, invalidates: writes.has(m) });
+    }
+  });
+});

@@ -38,11 +38,12 @@ describe("configSchema", () => {
       aws: { enabled: true, listen: "127.0.0.1:4599", insecure: true, accessKeyFiles: [], maxBodyBytes: 262144, requestTimeoutMs: 30000 },
       metrics: { listen: "127.0.0.1:9464", enabled: true },
       storage: { sqlitePath: "p11kms.db", recordCacheMs: 2000 },
-      keyStores: [{ id: "default", uri: URI, maxSessions: 8, sessionCopies: 1000, rsaOaepSha256Fallback: "auto" }],
+      keyStores: [{ id: "default", uri: URI, maxSessions: 8, sessionCopies: 1000, rsaOaepSha256Fallback: "auto", importOaepSha256Fallback: "auto" }],
       moduleEnvironment: {},
       log: { level: "info" },
       shutdown: { drainTimeoutMs: 10000 },
       lifecycle: { checkIntervalSeconds: 60 },
+      authorization: { accountPrincipals: [] },
       quotas: { enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 },
     });
   });
@@ -74,10 +75,16 @@ describe("configSchema", () => {
     ]);
   });
 
-  it("refuses insecure: false (no TLS in this release)", () => {
+  it("refuses insecure: false without TLS material, and TLS with insecure: true", () => {
     expect(issues({ keyStores: [STORE], grpc: { insecure: false } })).toEqual([
-      "grpc.insecure: TLS for gRPC is not available in this release: set insecure: true and listen on loopback",
+      "grpc.tls: insecure: false needs tls.certFile, tls.keyFile and tls.clientCaFile (mTLS)",
     ]);
+    expect(issues({ keyStores: [STORE], grpc: { tls: { certFile: "c", keyFile: "k", clientCaFile: "ca" } } })).toEqual([
+      "grpc.insecure: set insecure: false when tls is configured",
+    ]);
+    // mTLS may listen on any address; the principal source defaults to the URI SAN.
+    const ok = configSchema.parse({ keyStores: [STORE], grpc: { insecure: false, listen: "0.0.0.0:50051", tls: { certFile: "c", keyFile: "k", clientCaFile: "ca" } } });
+    expect(ok.grpc.tls?.principalFrom).toBe("uri-san");
   });
 
   it("refuses a listen address that is not host:port", () => {
@@ -105,6 +112,13 @@ describe("configSchema", () => {
     expect(issues({ keyStores: [{ ...STORE, maxSessions: 0 }] })[0]).toMatch(/^keyStores\.0\.maxSessions: /);
     expect(issues({ keyStores: [{ ...STORE, maxSessions: 257 }] })[0]).toMatch(/^keyStores\.0\.maxSessions: /);
     expect(issues({ keyStores: [{ ...STORE, maxSessions: 1.5 }] })[0]).toMatch(/^keyStores\.0\.maxSessions: /);
+  });
+
+  it("accepts auto/allow/deny for importOaepSha256Fallback (default auto) and nothing else", () => {
+    for (const v of ["auto", "allow", "deny"] as const) {
+      expect(configSchema.parse({ keyStores: [{ ...STORE, importOaepSha256Fallback: v }] }).keyStores[0]!.importOaepSha256Fallback).toBe(v);
+    }
+    expect(issues({ keyStores: [{ ...STORE, importOaepSha256Fallback: true }] })[0]).toMatch(/^keyStores\.0\.importOaepSha256Fallback: /);
   });
 
   it("accepts auto/allow/deny for rsaOaepSha256Fallback and nothing else", () => {

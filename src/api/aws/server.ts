@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { KmsError, toKmsError } from "../../kms/errors.js";
-import type { KmsService } from "../../kms/service.js";
+import type { Caller } from "../../kms/caller.js";
+import type { CallerScopedService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
 import { ERROR_TABLE } from "../error-table.js";
@@ -23,7 +24,7 @@ export interface AwsServerOptions {
   readonly requestTimeoutMs: number;
   readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
   readonly verifier: SigV4Verifier;
-  readonly service: KmsService;
+  readonly service: CallerScopedService;
   readonly log: Logger;
   readonly metrics: Metrics;
   /** Request quotas per SigV4 principal; undefined when disabled. */
@@ -75,8 +76,15 @@ async function handle(opts: AwsServerOptions, req: IncomingMessage, res: ServerR
       throw new AwsProtocolError("SerializationException", `Content-Type must be ${CONTENT_TYPE}.`);
     }
     const request = decode(op.schema, parseJson(body));
-    await opts.quotas?.admit("aws", key.principal, operation, quotaKeyId(request));
-    const result = await op.run(opts.service, request as never);
+    const caller: Caller = {
+      principal: key.principal,
+      authMethod: "sigv4",
+      requestId,
+      ...(req.socket.remoteAddress ? { sourceIp: req.socket.remoteAddress } : {}),
+      ...(typeof req.headers["user-agent"] === "string" ? { userAgent: req.headers["user-agent"] } : {}),
+    };
+    await opts.quotas?.admit("aws", caller.principal, operation, quotaKeyId(request));
+    const result = await op.run(opts.service.as(caller), request as never);
     send(res, 200, result);
     opts.metrics.requests.inc({ api: "aws", operation, outcome: "OK" });
     opts.log.debug({ requestId, operation, principal: key.principal }, "aws request");
