@@ -2,6 +2,7 @@ import { Command, Option } from "commander";
 import type { ServiceError } from "@grpc/grpc-js";
 import { collect, parseBlob, parseContext, parseIntArg, parseTag, type CliTag } from "./args.js";
 import { registerAsymmetricCommands } from "./asymmetric-commands.js";
+import { registerAuditCommands } from "./audit-commands.js";
 import { call, connect, errorType, type KmsClient } from "./client.js";
 import { registerEnvelopeCommands } from "./envelope-commands.js";
 import { registerImportCommands } from "./import-commands.js";
@@ -244,6 +245,7 @@ function pascal(command: string): string {
 }
 
 registerEnvelopeCommands(program);
+registerAuditCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -11,7 +11,9 @@ import type {
   WrappingAlgorithm,
   WrappingKeySpec,
 } from "../kms/types.js";
+import type { AuditSigner } from "../audit/signer.js";
 import { AsymmetricOps } from "./asymmetric-ops.js";
+import { Pkcs11AuditSigner } from "./audit-signing-key.js";
 import { type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
 import { generateDataKeyPair } from "./data-key-pairs.js";
 import { Device } from "./device.js";
@@ -62,6 +64,11 @@ export class Pkcs11KeyStore implements KeyStore {
     const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool), caps);
     token.pool.trySync((s) => store.objects.scan(token.mod, s));
     return store;
+  }
+
+  /** The audit log's signing key on this token (docs/audit.md); created on first use. */
+  auditSigner(): AuditSigner {
+    return new Pkcs11AuditSigner(this.device);
   }
 
   async generateAesKey(ref: KeyMaterialRef): Promise<void> {

@@ -1,3 +1,4 @@
+import { noteKey } from "./audit-scope.js";
 import { KmsError } from "./errors.js";
 import { isAliasName, type Partition } from "./key-ids.js";
 import type { KeyStoreConnections } from "./key-store-connections.js";
@@ -60,6 +61,7 @@ export async function loadKey(deps: ServiceDeps, keyIdOrAlias: string): Promise<
   if (!key || key.keyState === "Creating" || key.deletedAt) {
     throw new KmsError("NotFoundException", `Key '${keyIdOrAlias}' does not exist.`);
   }
+  noteKey(key.keyId);
   return effective(deps, key);
 }
 
