@@ -4,6 +4,9 @@ import { startAwsServer } from "./api/aws/server.js";
 import { SigV4Verifier } from "./api/aws/sigv4.js";
 import { type GrpcServer, KMS_SERVICE_NAME, startGrpcServer } from "./api/grpc/server.js";
 import { quotaGateFor } from "./api/quota-gate.js";
+import { auditedService } from "./audit/auditor.js";
+import { type AuditRuntime, startAudit } from "./audit/setup.js";
+import type { AuditSigner } from "./audit/signer.js";
 import type { Config } from "./config/schema.js";
 import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
 import { explainConnectionFailure } from "./hsm/connection-failure.js";
@@ -87,6 +90,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   let metricsServer: HttpServer | undefined;
   let awsServer: HttpServer | undefined;
   let awsPort: number | undefined;
+  let audit: AuditRuntime | undefined;
   try {
     await connections.start();
     if (keyStores.size === 0 && connections.list().some((s) => s.connectionState === "FAILED")) {
@@ -121,15 +125,26 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     const due = await jobs.tick();
     log.info({ deleted: due.deleted.length, rotated: due.rotated.length, deferred: due.deferred.length }, "due key lifecycle jobs run");
     jobs.start(config.lifecycle.checkIntervalSeconds * 1000);
+    audit = await startAudit({
+      config: config.audit,
+      partition: deps.partition,
+      clock: systemClock,
+      signer: auditSignerOf(keyStores, deps.defaultKeyStoreId),
+      log,
+      metrics,
+    });
+    // The facades call the audited service; internal callers (quota lookups, lifecycle jobs) the bare one.
+    const served = config.audit.enabled ? auditedService(service) : service;
     const quotas = quotaGateFor(config.quotas, service, metrics, systemClock);
     if (quotas) log.info({ quotas: config.quotas }, "request quotas enabled");
     grpc = await startGrpcServer({
       listen: config.grpc.listen,
       maxMessageBytes: config.grpc.maxMessageBytes,
-      service,
+      service: served,
       log,
       metrics,
       quotas,
+      audit,
     });
     if (config.aws.enabled) {
       const keys = loadAccessKeys(config.aws.accessKeyFiles, config.accountId);
@@ -142,7 +157,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
         requestTimeoutMs: config.aws.requestTimeoutMs,
         tls: config.aws.tls,
         verifier: new SigV4Verifier(keys, config.region),
-        service,
+        service: served,
+        audit: audit.auditor,
         log,
         metrics,
         quotas,
@@ -177,6 +193,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     metricsServer?.close();
     if (awsServer?.listening) awsServer.close();
     await jobs?.stop();
+    // After the servers drained: every answered request's event is written, then the shutdown digest.
+    await audit?.close().catch((err: unknown) => log.error({ err }, "closing the audit log failed"));
     await connections.closeAll();
     await metadata.close().catch(() => undefined);
     closeModules();
@@ -191,6 +209,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       stopping ??= (async () => {
         grpcRef.health.setStatus("", "NOT_SERVING");
         grpcRef.health.setStatus(KMS_SERVICE_NAME, "NOT_SERVING");
+        audit?.hub.closeAll(); // watch streams never end on their own
         // Both servers stop accepting at once; in-flight calls finish until the drain timeout.
         const grpcDrained = new Promise<void>((resolve) => grpcRef.server.tryShutdown(() => resolve()));
         const awsDrained = new Promise<void>((resolve) => (awsServer ? awsServer.close(() => resolve()) : resolve()));
@@ -211,6 +230,18 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       })();
       return stopping;
     },
+  };
+}
+
+/** The audit signing key lives in the default key store's token (looked up per use: the store may reconnect). */
+function auditSignerOf(keyStores: ReadonlyMap<string, KeyStore>, id: string): () => AuditSigner | undefined {
+  const signers = new WeakMap<Pkcs11KeyStore, AuditSigner>();
+  return () => {
+    const store = keyStores.get(id);
+    if (!(store instanceof Pkcs11KeyStore)) return undefined;
+    let signer = signers.get(store);
+    if (!signer) signers.set(store, (signer = store.auditSigner()));
+    return signer;
   };
 }
 

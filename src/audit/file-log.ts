@@ -242,7 +242,9 @@ export class FileAuditLog {
     const fh = await open(this.opts.file, "a+", 0o640);
     try {
       const { size } = await fh.stat();
-      let { last, tornBytes, first } = await tail(fh, size);
+      const found = await tail(fh, size);
+      const { tornBytes, first } = found;
+      let last = found.last;
       if (tornBytes > 0) await fh.truncate(size - tornBytes);
       this.size = size - tornBytes;
       if (last === undefined) {

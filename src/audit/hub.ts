@@ -12,6 +12,8 @@ export interface Subscriber {
   send(event: AuditEvent, lostBefore: number): boolean;
   /** Called once the transport can take more after `send` returned false. */
   onDrain(resume: () => void): void;
+  /** The daemon is stopping: finish the stream. */
+  end(): void;
 }
 
 /**
@@ -35,6 +37,12 @@ export class AuditHub {
     const sub = new Subscription(filter, sink, this.maxQueue, this.onDropped);
     this.subs.add(sub);
     return () => this.subs.delete(sub);
+  }
+
+  /** Ends every subscription (the daemon is stopping; open streams would hold the drain up). */
+  closeAll(): void {
+    for (const sub of this.subs) sub.end();
+    this.subs.clear();
   }
 
   publish(events: readonly AuditEvent[]): void {
@@ -71,6 +79,11 @@ class Subscription {
     }
     this.queue.push(e);
     if (!this.blocked) this.pump();
+  }
+
+  end(): void {
+    this.queue.length = 0;
+    this.sink.end();
   }
 
   private pump(): void {

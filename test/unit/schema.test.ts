@@ -44,6 +44,16 @@ describe("configSchema", () => {
       shutdown: { drainTimeoutMs: 10000 },
       lifecycle: { checkIntervalSeconds: 60 },
       quotas: { enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 },
+      audit: {
+        enabled: true,
+        file: "audit/audit.jsonl",
+        durability: "sync",
+        fsync: false,
+        maxFileBytes: 104857600,
+        digest: { everyEvents: 1000, intervalSeconds: 60 },
+        maxBacklog: 100000,
+        watchQueueEvents: 1000,
+      },
     });
   });
 

@@ -1,11 +1,13 @@
 import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError } from "@grpc/grpc-js";
 import type { KeyManagementServiceServer } from "../../gen/p11kms/v1/kms.js";
 import { toKmsError } from "../../kms/errors.js";
+import { type Auditor, NO_AUDIT } from "../../audit/auditor.js";
 import type { KmsService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
 import { ERROR_TABLE, GRPC_ERROR_TYPE_KEY } from "../error-table.js";
 import { ANONYMOUS_PRINCIPAL, type QuotaGate, quotaKeyId } from "../quota-gate.js";
+import { grpcCaller } from "./caller.js";
 import { context, keyMetadataToProto } from "./codec.js";
 import { importHandlers } from "./import-handlers.js";
 import { lifecycleHandlers } from "./lifecycle-handlers.js";
@@ -13,10 +15,16 @@ import { lifecycleHandlers } from "./lifecycle-handlers.js";
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
 
 /**
- * The gRPC KeyManagementService: decode, admit (request quotas), call the service, encode. Until mTLS
+ * The gRPC KeyManagementService: decode, admit (request quotas), call the service, encode, audit. Until mTLS
  * identifies callers, every gRPC caller is the principal "anonymous" and shares one set of quotas.
  */
-export function kmsHandlers(service: KmsService, log: Logger, metrics: Metrics, quotas?: QuotaGate): KeyManagementServiceServer {
+export function kmsHandlers(
+  service: KmsService,
+  log: Logger,
+  metrics: Metrics,
+  quotas?: QuotaGate,
+  audit: Auditor = NO_AUDIT,
+): Omit<KeyManagementServiceServer, "watchAuditEvents"> {
   function unary<Req, Res>(operation: string, fn: (req: Req) => Promise<Res>): Handler<Req, Res> {
     const admitted = async (req: Req): Promise<Res> => {
       await quotas?.admit("grpc", ANONYMOUS_PRINCIPAL, operation, quotaKeyId(req));
@@ -24,7 +32,8 @@ export function kmsHandlers(service: KmsService, log: Logger, metrics: Metrics, 
     };
     return (call, callback) => {
       const end = metrics.latency.startTimer({ api: "grpc", operation });
-      admitted(call.request).then(
+      // One audit event per call, refusals included; with sync durability the answer waits for it.
+      audit.around({ api: "grpc", caller: grpcCaller(call), operation }, () => admitted(call.request)).then(
         (res) => {
           end();
           metrics.requests.inc({ api: "grpc", operation, outcome: "OK" });

@@ -8,8 +8,12 @@ import { KeyManagementServiceService } from "../../gen/p11kms/v1/kms.js";
 import type { KmsService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
+import type { AuditRuntime } from "../../audit/setup.js";
 import type { QuotaGate } from "../quota-gate.js";
 import { kmsHandlers } from "./kms-handlers.js";
+import { watchAuditEventsHandler } from "./watch-handler.js";
+import { NO_AUDIT } from "../../audit/auditor.js";
+import { AuditHub } from "../../audit/hub.js";
 
 export const KMS_SERVICE_NAME = "p11kms.v1.KeyManagementService";
 const PROTO_ROOT = fileURLToPath(new URL("../../../proto", import.meta.url));
@@ -28,12 +32,18 @@ export async function startGrpcServer(opts: {
   log: Logger;
   metrics: Metrics;
   quotas?: QuotaGate | undefined;
+  /** The audit pipeline; without it calls are not audited and WatchAuditEvents streams nothing. */
+  audit?: AuditRuntime | undefined;
 }): Promise<GrpcServer> {
   const server = new Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.max_send_message_length": opts.maxMessageBytes,
   });
-  server.addService(KeyManagementServiceService, kmsHandlers(opts.service, opts.log, opts.metrics, opts.quotas));
+  const auditor = opts.audit?.auditor ?? NO_AUDIT;
+  server.addService(KeyManagementServiceService, {
+    ...kmsHandlers(opts.service, opts.log, opts.metrics, opts.quotas, auditor),
+    watchAuditEvents: watchAuditEventsHandler(opts.audit?.hub ?? new AuditHub(1, () => undefined), auditor),
+  });
 
   const health = new HealthImplementation({ "": "NOT_SERVING", [KMS_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(server);
