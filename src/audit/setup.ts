@@ -1,3 +1,4 @@
+import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Config } from "../config/schema.js";
 import type { Partition } from "../kms/key-ids.js";
@@ -35,6 +36,7 @@ export async function startAudit(opts: {
     log.warn("the audit log is disabled (audit.enabled: false): requests leave no audit trail");
     return { auditor: NO_AUDIT, hub, close: async () => undefined };
   }
+  await mkdir(dirname(config.file), { recursive: true, mode: 0o750 });
   const signer = opts.signer();
   if (signer) {
     const path = writePublicKeyFile(dirname(config.file), await signer.publicKey());
