@@ -62,59 +62,72 @@ export function verifyLog(files: readonly LogFile[], publicKeySpki: Buffer): Ver
     if (problems.length < MAX_PROBLEMS) problems.push({ kind, at, message: `${where(at)}: ${message}` });
   };
 
-  for (const f of files) {
+  const all = files.flatMap((f) => {
     const lines = f.text.split("\n");
     if (lines.at(-1) === "") lines.pop();
     else if (lines.length > 0) problem("malformed", { file: f.name, line: lines.length }, "the last line is not terminated (a cut-off write or an edit)");
-    lines.forEach((line, i) => {
-      const pos0: Position = { file: f.name, line: i + 1 };
-      const rec = parse(line);
-      if (!rec) {
-        problem("malformed", pos0, "not an audit record (modified)");
-        prevHash = hashLine(line);
-        prevPos = pos0;
-        if (expected !== undefined) expected++;
-        return;
-      }
-      const { seq, prevHash: link } = rec.auditChain;
-      const pos: Position = { ...pos0, seq };
-      records++;
-      firstSeq ??= seq;
-      lastSeq = seq;
-      if (expected === undefined) {
-        if (seq === 0 && link !== GENESIS_HASH) problem("modified", pos, "the first record of the log does not start the chain");
-        if (seq !== 0) warnings.push(`the chain starts at seq ${seq} (${where(pos)}): earlier records were not given (rotated away or deleted) and cannot be checked`);
-      } else if (seq > expected) {
-        problem("deleted", pos, `records seq ${expected}..${seq - 1} are missing before this one`);
-      } else if (seq < expected) {
-        problem(seq <= maxSeq ? "reordered" : "inserted", pos, `seq ${seq} where seq ${expected} was expected (a record inserted, duplicated or moved)`);
-      } else if (link !== prevHash) {
-        problem("modified", prevPos ?? pos, `the record's hash does not match the link stored in seq ${seq} (this record, or that link, was modified)`);
-      }
-      if (isDigestRecord(rec)) {
-        digests++;
-        if (rec.digest.keyFingerprint !== keyFingerprint) {
-          problem("unknown-key", pos, `digest signed by key ${rec.digest.keyFingerprint}, not by the given public key ${keyFingerprint}`);
-        } else if (!validSignature(rec, key)) {
-          problem("bad-signature", pos, "the digest's signature does not verify (the digest was modified or forged)");
-        } else {
-          lastSignedSeq = seq;
-        }
-        if (rec.digest.reason === "start" && rec.digest.previousRunClean === false) {
-          warnings.push(
-            `${where(pos)}: the daemon started after a run that did not end with a shutdown digest (a crash, or its tail was truncated): records of that run after seq ${previousSigned(lastSignedSeq, seq)} were never signed by it`,
-          );
-        }
-      } else {
-        events++;
-      }
-      maxSeq = Math.max(maxSeq, seq);
-      expected = seq + 1;
+    return lines.map((text, i) => ({ text, pos: { file: f.name, line: i + 1 } as Position }));
+  });
+  // Sequence ranges reported missing, in case they turn up later (then they were moved, not deleted).
+  const gaps: { from: number; to: number; index: number }[] = [];
+
+  all.forEach(({ text: line, pos: pos0 }, i) => {
+    const rec = parse(line);
+    if (!rec) {
+      problem("malformed", pos0, "not an audit record (modified)");
       prevHash = hashLine(line);
-      prevPos = pos;
-      last = rec;
-    });
-  }
+      prevPos = pos0;
+      if (expected !== undefined) expected++;
+      return;
+    }
+    const { seq, prevHash: link } = rec.auditChain;
+    const pos: Position = { ...pos0, seq };
+    records++;
+    firstSeq ??= seq;
+    lastSeq = seq;
+    if (expected === undefined) {
+      if (seq === 0 && link !== GENESIS_HASH) problem("modified", pos, "the first record of the log does not start the chain");
+      if (seq !== 0) warnings.push(`the chain starts at seq ${seq} (${where(pos)}): earlier records were not given (rotated away or deleted) and cannot be checked`);
+    } else if (seq > expected) {
+      gaps.push({ from: expected, to: seq - 1, index: problems.length });
+      problem("deleted", pos, `records seq ${expected}..${seq - 1} are missing before this one`);
+    } else if (seq === expected - 1 && prevPos && link === linkOf(all[i - 1]?.text)) {
+      // Two records claim the same place in the chain: the one the next record links to is genuine.
+      const next = parse(all[i + 1]?.text ?? "");
+      const currentGenuine = next !== undefined && next.auditChain.prevHash === hashLine(line);
+      problem("inserted", currentGenuine ? prevPos : pos, `a second record with seq ${seq}, not part of the chain (inserted)`);
+      if (!currentGenuine) return; // the chain goes on from the genuine one
+    } else if (seq < expected) {
+      const gap = gaps.find((g) => seq >= g.from && seq <= g.to);
+      const moved = gap ? problems[gap.index] : undefined;
+      if (moved) problems[gap!.index] = { ...moved, kind: "reordered", message: `${moved.message.replace("are missing before this one", "are not in their place")} (seq ${seq} turns up at ${where(pos)})` };
+      problem(seq <= maxSeq ? "reordered" : "inserted", pos, `seq ${seq} where seq ${expected} was expected (a record inserted, duplicated or moved)`);
+    } else if (link !== prevHash) {
+      problem("modified", prevPos ?? pos, `the record's hash does not match the link stored in seq ${seq} (this record, or that link, was modified)`);
+    }
+    if (isDigestRecord(rec)) {
+      digests++;
+      if (rec.digest.keyFingerprint !== keyFingerprint) {
+        problem("unknown-key", pos, `digest signed by key ${rec.digest.keyFingerprint}, not by the given public key ${keyFingerprint}`);
+      } else if (!validSignature(rec, key)) {
+        problem("bad-signature", pos, "the digest's signature does not verify (the digest was modified or forged)");
+      } else {
+        lastSignedSeq = seq;
+      }
+      if (rec.digest.reason === "start" && rec.digest.previousRunClean === false) {
+        warnings.push(
+          `${where(pos)}: the daemon started after a run that did not end with a shutdown digest (a crash, or its tail was truncated): records of that run after the last digest before this one were never signed by it`,
+        );
+      }
+    } else {
+      events++;
+    }
+    maxSeq = Math.max(maxSeq, seq);
+    expected = Math.max(expected ?? 0, seq + 1);
+    prevHash = hashLine(line);
+    prevPos = pos;
+    last = rec;
+  });
 
   if (records === 0) warnings.push("no audit records");
   const unsigned = lastSeq === undefined ? 0 : lastSeq - (lastSignedSeq ?? (firstSeq ?? 0) - 1);
@@ -129,8 +142,8 @@ export function verifyLog(files: readonly LogFile[], publicKeySpki: Buffer): Ver
   return { records, events, digests, firstSeq, lastSeq, lastSignedSeq, problems, warnings };
 }
 
-function previousSigned(lastSignedBefore: number | undefined, seq: number): string {
-  return lastSignedBefore !== undefined && lastSignedBefore < seq ? String(lastSignedBefore) : "the previous digest";
+function linkOf(line: string | undefined): string | undefined {
+  return line === undefined ? undefined : parse(line)?.auditChain.prevHash;
 }
 
 function parse(line: string): (DigestRecord | { auditChain: ChainLink }) | undefined {
