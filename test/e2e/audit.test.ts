@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DecryptCommand, DescribeKeyCommand, EncryptCommand, GenerateDataKeyCommand, ListAliasesCommand, type KMSClient } from "@aws-sdk/client-kms";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as pb from "../../src/gen/p11kms/v1/kms.js";
 import type { KeyManagementServiceClient } from "../../src/gen/p11kms/v1/kms.js";
 import { auditEvents, auditFiles, verifyCli } from "../helpers/audit.js";
@@ -159,4 +159,55 @@ describe("audit log", () => {
     expect(g2).toMatchObject({ errorCode: "NotFoundException", requestParameters: { keyId: "alias/nothing-here" } });
     expect(a1!.userIdentity).toMatchObject({ api: "aws", authMethod: "sigv4", principalId: `arn:aws:iam::111122223333:user/${d.accessKey.accessKeyId}` });
   });
+
+  it("streams matching events to WatchAuditEvents subscribers (filter by event name and key)", async () => {
+    const mk = async () => ((await rpc(c, c.createKey, pb.CreateKeyRequest.fromPartial({}))).keyMetadata!).keyId;
+    const [a, b] = [await mk(), await mk()];
+    const stream = c.watchAuditEvents(pb.WatchAuditEventsRequest.fromPartial({ eventNames: ["DisableKey", "ScheduleKeyDeletion"], keyIds: [a] }));
+    const got: pb.WatchAuditEventsResponse[] = [];
+    stream.on("data", (m: pb.WatchAuditEventsResponse) => got.push(m));
+    stream.on("error", () => undefined);
+    await new Promise((res) => stream.once("metadata", res));
+    await rpc(c, c.disableKey, pb.DisableKeyRequest.fromPartial({ keyId: b }));
+    await rpc(c, c.encrypt, pb.EncryptRequest.fromPartial({ keyId: a, plaintext: Buffer.from("x") }));
+    await rpc(c, c.disableKey, pb.DisableKeyRequest.fromPartial({ keyId: a }));
+    await rpc(c, c.scheduleKeyDeletion, pb.ScheduleKeyDeletionRequest.fromPartial({ keyId: `arn:aws:kms:us-east-1:111122223333:key/${a}`, pendingWindowInDays: 7 }));
+    await rpcError(c, c.encrypt, pb.EncryptRequest.fromPartial({ keyId: a, plaintext: Buffer.from("x") })); // pending deletion: not an event name asked for
+    await vi.waitFor(() => expect(got).toHaveLength(2));
+    stream.cancel();
+    expect(got.map((m) => m.eventName)).toEqual(["DisableKey", "ScheduleKeyDeletion"]);
+    const events = got.map((m) => JSON.parse(m.eventJson) as Record<string, unknown>);
+    expect(events[1]).toMatchObject({ responseElements: { keyState: "PendingDeletion", pendingWindowInDays: 7 } });
+    for (const e of events) expect(e.resources).toEqual([expect.objectContaining({ ARN: `arn:aws:kms:us-east-1:111122223333:key/${a}` })]);
+    expect(got.every((m) => m.lostEvents === 0)).toBe(true);
+    // Opening the stream is itself an audited request.
+    expect(auditEvents(auditDir).filter((e) => e.eventName === "WatchAuditEvents").at(-1)).toMatchObject({
+      requestParameters: { eventNames: ["DisableKey", "ScheduleKeyDeletion"], keyIds: [a] },
+    });
+  });
+
+  it("ends with a shutdown digest on a clean stop (verify: VALID), and continues the chain after a restart", async () => {
+    c.close();
+    expect(await d.stop()).toBe(0);
+    const stopped = verifyCli(auditFiles(auditDir));
+    expect(stopped.report).toMatchObject({ Result: "VALID", Problems: [], Warnings: [] });
+    expect(stopped.status).toBe(0);
+    d = await startDaemon({ token: d.token, configPath: d.configPath });
+    c = client(d.endpoint);
+    await rpc(c, c.generateRandom, pb.GenerateRandomRequest.fromPartial({ numberOfBytes: 8 }));
+    c.close();
+    expect(await d.stop()).toBe(0);
+    const again = verifyCli(auditFiles(auditDir));
+    expect(again.report).toMatchObject({ Result: "VALID", Problems: [], Warnings: [] });
+    // Tampering with the stopped log is caught by the CLI too (exit 1), with the position.
+    const live = auditFiles(auditDir).at(-1)!;
+    const lines = readFileSync(live, "utf8").split("\n");
+    lines.splice(5, 1);
+    writeFileSync(live, lines.join("\n"));
+    const tampered = verifyCli(auditFiles(auditDir));
+    expect(tampered.status).toBe(1);
+    expect(tampered.report.Result).toBe("TAMPERED");
+    expect(JSON.stringify(tampered.report.Problems)).toMatch(/"kind":"deleted".*"line":6/);
+  });
 });
+
