@@ -52,7 +52,8 @@ export class AuditHub {
 }
 
 class Subscription {
-  private readonly queue: AuditEvent[] = [];
+  /** Each queued event with the number of events dropped just before it (the gap the subscriber is told of). */
+  private readonly queue: { event: AuditEvent; lostBefore: number }[] = [];
   private lost = 0;
   private blocked = false;
   private readonly names: Set<string>;
@@ -77,7 +78,8 @@ class Subscription {
       this.onDropped(1);
       return;
     }
-    this.queue.push(e);
+    this.queue.push({ event: e, lostBefore: this.lost });
+    this.lost = 0;
     if (!this.blocked) this.pump();
   }
 
@@ -88,10 +90,8 @@ class Subscription {
 
   private pump(): void {
     while (this.queue.length > 0) {
-      const e = this.queue.shift()!;
-      const lost = this.lost;
-      this.lost = 0;
-      if (!this.sink.send(e, lost)) {
+      const { event, lostBefore } = this.queue.shift()!;
+      if (!this.sink.send(event, lostBefore)) {
         this.blocked = true;
         this.sink.onDrain(() => {
           this.blocked = false;
