@@ -19,10 +19,10 @@ export interface RunningDaemon {
 export async function startDaemon(
   cleanup: Cleanup,
   token: BenchToken,
-  opts: { cpuProfDir?: string | undefined },
+  opts: { cpuProfDir?: string | undefined; audit?: BenchAudit },
 ): Promise<RunningDaemon> {
   const configPath = join(token.dir, "p11kms.yaml");
-  writeFileSync(configPath, daemonConfig(token), { mode: 0o600 });
+  writeFileSync(configPath, daemonConfig(token, opts.audit ?? { enabled: true, fsync: false }), { mode: 0o600 });
   const nodeFlags = opts.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
   const child = Child.start(
     cleanup,
@@ -49,8 +49,14 @@ export async function startDaemon(
   return { child, grpcAddress: `127.0.0.1:${ports.grpc}`, metricsUrl: `http://127.0.0.1:${ports.metrics}/metrics` };
 }
 
+/** The audit log settings of a bench daemon: on (sync durability, the default) or off, fsync or not. */
+export interface BenchAudit {
+  readonly enabled: boolean;
+  readonly fsync: boolean;
+}
+
 /** The dev configuration (config/p11kms.dev.yaml) pointed at the bench token. */
-function daemonConfig(token: BenchToken): string {
+function daemonConfig(token: BenchToken, audit: BenchAudit): string {
   const uri = `pkcs11:token=${token.label}?module-path=${token.modulePath}&pin-source=file:${token.pinFile}`;
   return [
     "# Written by the benchmark (bench/lib/daemon.ts) for one run.",
@@ -66,6 +72,10 @@ function daemonConfig(token: BenchToken): string {
     "  - id: default",
     `    uri: ${JSON.stringify(uri)}`,
     "    maxSessions: 8",
+    "audit:",
+    `  enabled: ${audit.enabled}`,
+    `  file: ${JSON.stringify(join(token.dir, "audit", "audit.jsonl"))}`,
+    `  fsync: ${audit.fsync}`,
     "log:",
     "  level: info",
     "moduleEnvironment:",
