@@ -33,6 +33,8 @@ export async function startDaemon(
       ...process.env,
       // The variables override the file; set them so an operator's environment cannot redirect the bench.
       P11KMS_GRPC_LISTEN: "127.0.0.1:0",
+      // Not used by these scenarios, but on its default port it would collide with a daemon already running.
+      P11KMS_AWS_LISTEN: "127.0.0.1:0",
       P11KMS_METRICS_LISTEN: "127.0.0.1:0",
       P11KMS_METRICS_ENABLED: "true",
     },
