@@ -125,6 +125,8 @@ export class FileAuditLog {
 
   private drain(): Promise<void> {
     this.flushing ??= (async () => {
+      // First yield, so the finally below can never run before `flushing` is assigned (an empty queue).
+      await null;
       try {
         while (this.queue.length > 0 || (this.intervalDue && this.eventsSinceDigest > 0)) {
           const batch = this.queue.splice(0);
@@ -156,10 +158,11 @@ export class FileAuditLog {
         if (digestLine) {
           lines.push(digestLine);
           head = { seq: head.seq + 1, prevHash: hashLine(digestLine) };
+        } else {
+          this.intervalDue = false; // the key is unavailable: try again at the next interval or batch
         }
       }
-      const text = lines.join("\n") + "\n";
-      await this.write(text);
+      if (lines.length > 0) await this.write(lines.join("\n") + "\n");
       this.head = head;
       if (digestLine) {
         events = 0;
@@ -274,9 +277,21 @@ export class FileAuditLog {
     await this.writeDigestNow("rotate");
     await this.fh!.close();
     this.fh = undefined;
-    await rename(this.opts.file, `${this.opts.file}.${String(this.fileFirstSeq).padStart(12, "0")}`);
+    // Never over an existing file (rename would replace it): a name taken means the first seq was misread.
+    let target = `${this.opts.file}.${String(this.fileFirstSeq).padStart(12, "0")}`;
+    if (await exists(target)) target = `${target}-${Date.now()}`;
+    await rename(this.opts.file, target);
     this.needsRecovery = true;
     await this.reopen();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

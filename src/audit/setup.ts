@@ -44,6 +44,7 @@ export async function startAudit(opts: {
   } else {
     log.warn("the audit signing key's key store is not connected: digests are not signed until it is");
   }
+  let signingFailing = false;
   const file = await FileAuditLog.open({
     file: config.file,
     maxFileBytes: config.maxFileBytes,
@@ -64,7 +65,10 @@ export async function startAudit(opts: {
       },
       digest: (outcome, reason, err) => {
         metrics.auditDigests.inc({ outcome });
-        if (outcome === "failed") log.error({ err, reason }, "audit digest could not be signed");
+        // Logged when signing starts failing and when it works again, not on every batch in between.
+        if (outcome === "failed" && !signingFailing) log.error({ err, reason }, "audit digest could not be signed (retried at every batch or interval)");
+        if (outcome === "written" && signingFailing) log.info({ reason }, "audit digests are signed again");
+        signingFailing = outcome === "failed";
       },
       recovered: (info) => {
         if (!info.previousRunClean) log.warn(info, "the audit log's previous run did not end with a shutdown digest (crash or truncated tail)");

@@ -249,6 +249,21 @@ describe("failures (fail closed)", () => {
     await log.close();
   });
 
+  it("writes nothing for an interval digest it cannot sign (no empty lines, no busy loop)", async () => {
+    let available = false;
+    const log = await openLog({ digestIntervalMs: 20, digestEveryEvents: 1000, signer: () => (available ? signer : undefined) });
+    await writeEvents(log, 0, 2);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(lines()).toHaveLength(2);
+    available = true;
+    await new Promise((r) => setTimeout(r, 120));
+    await log.close();
+    const ls = lines();
+    expect(ls.every((l) => l.length > 0)).toBe(true);
+    expect(ls.filter((l) => l.includes('"reason":"interval"'))).toHaveLength(1);
+    expect(verifyLines(ls)).toMatchObject({ problems: [] });
+  });
+
   it("keeps writing events when the signing key is unavailable, unsigned until it is back", async () => {
     let available = false;
     const log = await openLog({ signer: () => (available ? signer : undefined) });
