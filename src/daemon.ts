@@ -5,6 +5,7 @@ import { SigV4Verifier } from "./api/aws/sigv4.js";
 import { type GrpcServer, KMS_SERVICE_NAME, startGrpcServer } from "./api/grpc/server.js";
 import { quotaGateFor } from "./api/quota-gate.js";
 import { auditedService } from "./audit/auditor.js";
+import { withInternalAudit } from "./audit/internal-events.js";
 import { type AuditRuntime, startAudit } from "./audit/setup.js";
 import type { AuditSigner } from "./audit/signer.js";
 import type { Config } from "./config/schema.js";
@@ -116,15 +117,11 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       defaultKeyStoreId: config.defaultKeyStore ?? config.keyStores[0]!.id,
       clock: systemClock,
       partition: { region: config.region, accountId: config.accountId },
-      events: lifecycleEvents(log, metrics),
+      // Lifecycle jobs' actions are audited too; `audit` is set just below, before any job runs.
+      events: withInternalAudit(lifecycleEvents(log, metrics), () => audit?.auditor, log),
       connections,
     };
     const service = new KmsService(deps);
-    // Deadlines that passed while the daemon was down are handled before the first call is served.
-    jobs = new LifecycleJobs(deps);
-    const due = await jobs.tick();
-    log.info({ deleted: due.deleted.length, rotated: due.rotated.length, deferred: due.deferred.length }, "due key lifecycle jobs run");
-    jobs.start(config.lifecycle.checkIntervalSeconds * 1000);
     audit = await startAudit({
       config: config.audit,
       partition: deps.partition,
@@ -133,6 +130,11 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       log,
       metrics,
     });
+    // Deadlines that passed while the daemon was down are handled before the first call is served.
+    jobs = new LifecycleJobs(deps);
+    const due = await jobs.tick();
+    log.info({ deleted: due.deleted.length, rotated: due.rotated.length, deferred: due.deferred.length }, "due key lifecycle jobs run");
+    jobs.start(config.lifecycle.checkIntervalSeconds * 1000);
     // The facades call the audited service; internal callers (quota lookups, lifecycle jobs) the bare one.
     const served = config.audit.enabled ? auditedService(service) : service;
     const quotas = quotaGateFor(config.quotas, service, metrics, systemClock);

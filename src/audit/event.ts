@@ -34,7 +34,8 @@ export interface AuditEvent {
   eventCategory: "Management";
 }
 
-export type Api = "grpc" | "aws";
+/** How the request came in; "internal" for what the daemon does on its own (lifecycle jobs). */
+export type Api = "grpc" | "aws" | "internal";
 
 /** Operations that change nothing (CloudTrail's readOnly): everything but these verbs. */
 const MUTATING = /^(Create|Update|Delete|Enable|Disable|Schedule|Cancel|Tag|Untag|Rotate|Import|Connect|Disconnect)/;

@@ -95,6 +95,10 @@ export const AUDIT_FIELDS: Readonly<Record<string, OperationSpec>> = {
   ImportKeyMaterial: { request: { keyId: true, expirationModel: true, validTo: true }, response: {} },
   DeleteImportedKeyMaterial: { request: KEY, response: {} },
   WatchAuditEvents: { request: { eventNames: true, keyIds: true }, response: {} },
+  // What the daemon does on its own (internal-events.ts).
+  DeleteKey: { request: KEY, response: {} },
+  RotateKey: { request: KEY, response: {} },
+  DeleteExpiredKeyMaterial: { request: KEY, response: {} },
 };
 
 const MAX_STRING = 2048;

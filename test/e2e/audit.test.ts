@@ -186,13 +186,24 @@ describe("audit log", () => {
     });
   });
 
-  it("ends with a shutdown digest on a clean stop (verify: VALID), and continues the chain after a restart", async () => {
+  it("ends with a shutdown digest on a clean stop (verify: VALID), continues the chain after a restart, audits the reaper", async () => {
+    const doomed = (await rpc(c, c.createKey, pb.CreateKeyRequest.fromPartial({}))).keyMetadata!.keyId;
+    await rpc(c, c.scheduleKeyDeletion, pb.ScheduleKeyDeletionRequest.fromPartial({ keyId: doomed, pendingWindowInDays: 7 }));
     c.close();
     expect(await d.stop()).toBe(0);
     const stopped = verifyCli(auditFiles(auditDir));
     expect(stopped.report).toMatchObject({ Result: "VALID", Problems: [], Warnings: [] });
     expect(stopped.status).toBe(0);
-    d = await startDaemon({ token: d.token, configPath: d.configPath });
+    // Eight days later: the reaper deletes the key at start-up, an internal action with an event of its own.
+    d = await startDaemon({ token: d.token, configPath: d.configPath, env: { P11KMS_TEST_CLOCK_OFFSET_MS: String(8 * 86_400_000) } });
+    const deletions = auditEvents(auditDir).filter((e) => e.eventName === "DeleteKey");
+    expect(deletions).toHaveLength(2); // this key, and the one the watch test scheduled
+    expect(deletions.find((e) => (e.requestParameters as { keyId: string }).keyId === doomed)).toMatchObject({
+      userIdentity: { principalId: "p11kms", authMethod: "internal", api: "internal" },
+      requestParameters: { keyId: doomed },
+      resources: [expect.objectContaining({ ARN: `arn:aws:kms:us-east-1:111122223333:key/${doomed}` })],
+      readOnly: false,
+    });
     c = client(d.endpoint);
     await rpc(c, c.generateRandom, pb.GenerateRandomRequest.fromPartial({ numberOfBytes: 8 }));
     c.close();
