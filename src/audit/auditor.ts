@@ -80,9 +80,11 @@ export class RequestAuditor implements Auditor {
     }
   }
 
+  // The failed batch is logged and counted once by the file log; per event only at debug level, so a broken
+  // disk under load does not also flood the log.
   private lost(event: AuditEvent, err: unknown): void {
     this.opts.failed(err);
-    this.opts.log.error({ err, requestId: event.requestID, eventName: event.eventName }, "audit event could not be written");
+    this.opts.log.debug({ err, requestId: event.requestID, eventName: event.eventName }, "audit event could not be written");
   }
 }
 
@@ -106,11 +108,13 @@ export function auditedService(service: KmsService): KmsService {
   const wrapped = Object.create(service) as Record<string, unknown>;
   for (const [name, fn] of Object.entries(service)) {
     if (typeof fn !== "function") continue;
-    wrapped[name] = async (req: unknown) => {
+    const call = fn as (...args: unknown[]) => Promise<unknown>;
+    // Every argument is passed on (a caller may follow the request); the first is the domain request.
+    wrapped[name] = async (...args: unknown[]) => {
       const scope = auditScope.getStore();
-      if (!scope || scope.request !== undefined) return (fn as (r: unknown) => Promise<unknown>)(req);
-      scope.request = req;
-      const res = await (fn as (r: unknown) => Promise<unknown>)(req);
+      if (!scope || scope.request !== undefined) return call(...args);
+      scope.request = args[0];
+      const res = await call(...args);
       scope.response = res;
       return res;
     };
