@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { OPERATIONS } from "../../src/api/aws/operations.js";
+import { peerAddress } from "../../src/api/grpc/caller.js";
 import { type AuditEvent, buildEvent } from "../../src/audit/event.js";
 import { AuditHub, type Subscriber } from "../../src/audit/hub.js";
 import { AUDIT_FIELDS, redact } from "../../src/audit/redact.js";
@@ -94,5 +95,17 @@ describe("audit hub (WatchAuditEvents)", () => {
     slow.drain();
     slow.drain();
     expect(slow.got.map((g) => [g.name, g.lost])).toEqual([["E0", 0], ["E1", 0], ["E2", 0], ["E3", 0], ["E10", 6]]);
+  });
+});
+
+describe("gRPC caller", () => {
+  it.each([
+    ["ipv4:127.0.0.1:50123", "127.0.0.1"],
+    ["127.0.0.1:50123", "127.0.0.1"],
+    ["ipv6:[::1]:50123", "::1"],
+    ["[::1]:50123", "::1"],
+    ["unix:/run/p11kms.sock", "unix:/run/p11kms.sock"],
+  ])("source address of peer %s is %s", (peer, ip) => {
+    expect(peerAddress(peer)).toBe(ip);
   });
 });
