@@ -2,7 +2,7 @@ import { generateKeyPairSync, sign } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type AuditEvent, buildEvent } from "../../src/audit/event.js";
 import { FileAuditLog, type FileLogOptions } from "../../src/audit/file-log.js";
 import type { AuditSigner } from "../../src/audit/signer.js";
@@ -256,7 +256,7 @@ describe("failures (fail closed)", () => {
     await new Promise((r) => setTimeout(r, 120));
     expect(lines()).toHaveLength(2);
     available = true;
-    await new Promise((r) => setTimeout(r, 120));
+    await vi.waitFor(() => expect(lines().some((l) => l.includes('"reason":"interval"'))).toBe(true));
     await log.close();
     const ls = lines();
     expect(ls.every((l) => l.length > 0)).toBe(true);
