@@ -173,7 +173,7 @@ describe("audit log", () => {
     await rpc(c, c.disableKey, pb.DisableKeyRequest.fromPartial({ keyId: a }));
     await rpc(c, c.scheduleKeyDeletion, pb.ScheduleKeyDeletionRequest.fromPartial({ keyId: `arn:aws:kms:us-east-1:111122223333:key/${a}`, pendingWindowInDays: 7 }));
     await rpcError(c, c.encrypt, pb.EncryptRequest.fromPartial({ keyId: a, plaintext: Buffer.from("x") })); // pending deletion: not an event name asked for
-    await vi.waitFor(() => expect(got).toHaveLength(2));
+    await vi.waitFor(() => expect(got).toHaveLength(2), { timeout: 10_000 });
     stream.cancel();
     expect(got.map((m) => m.eventName)).toEqual(["DisableKey", "ScheduleKeyDeletion"]);
     const events = got.map((m) => JSON.parse(m.eventJson) as Record<string, unknown>);
