@@ -1,7 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createPublicKey } from "node:crypto";
 import { dirname, join } from "node:path";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
+import type { ServiceError } from "@grpc/grpc-js";
+import { collect } from "./args.js";
+import { connect, errorType } from "./client.js";
+import type { WatchAuditEventsResponse } from "../gen/p11kms/v1/kms.js";
 import { fingerprint } from "../audit/chain.js";
 import { AUDIT_PUBLIC_KEY_FILE } from "../audit/public-key-file.js";
 import { inChainOrder, verifyLog } from "../audit/verify.js";
@@ -14,6 +18,35 @@ import { inChainOrder, verifyLog } from "../audit/verify.js";
  */
 export function registerAuditCommands(program: Command): void {
   const audit = program.command("audit").description("audit log tools");
+  audit
+    .command("watch")
+    .description("print live audit events (WatchAuditEvents), one JSON line each, until interrupted")
+    .addOption(new Option("--event-name <name>", "only these events, e.g. DisableKey (repeatable)").argParser(collect))
+    .addOption(new Option("--key-id <id>", "only events of these keys: key id or ARN (repeatable)").argParser(collect))
+    .action(async (o: { eventName?: string[]; keyId?: string[] }) => {
+      const { endpoint } = program.opts<{ endpoint: string }>();
+      const client = connect(endpoint);
+      const stream = client.watchAuditEvents({ eventNames: o.eventName ?? [], keyIds: o.keyId ?? [] });
+      const stop = () => stream.cancel();
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+      await new Promise<void>((resolve) => {
+        stream.on("data", (m: WatchAuditEventsResponse) => {
+          // A slow reader loses events rather than slowing the daemon: say so where it happened.
+          if (m.lostEvents > 0) process.stderr.write(`${m.lostEvents} audit event(s) lost here (this watcher was too slow)\n`);
+          process.stdout.write(`${m.eventJson}\n`);
+        });
+        stream.on("error", (err: ServiceError) => {
+          if (err.code !== 1 /* CANCELLED: interrupted */) {
+            process.stderr.write(`\nAn error occurred (${errorType(err)}) when calling the WatchAuditEvents operation: ${err.details}\n`);
+            process.exitCode = 254;
+          }
+          resolve();
+        });
+        stream.on("end", () => resolve());
+      });
+      client.close();
+    });
   audit
     .command("verify")
     .description("check audit log files: hash chain, digest signatures, completeness (files in any order: sorted by sequence number)")

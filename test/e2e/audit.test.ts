@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -7,7 +8,7 @@ import * as pb from "../../src/gen/p11kms/v1/kms.js";
 import type { KeyManagementServiceClient } from "../../src/gen/p11kms/v1/kms.js";
 import { auditEvents, auditFiles, verifyCli } from "../helpers/audit.js";
 import { kmsClient, rawCall } from "../helpers/aws.js";
-import { client, type DaemonHandle, rpc, rpcError, startDaemon, writeConfig } from "../helpers/daemon.js";
+import { CLI, client, type DaemonHandle, REPO, rpc, rpcError, startDaemon, writeConfig } from "../helpers/daemon.js";
 import { createTestToken } from "../helpers/softhsm.js";
 
 // ListAliases: one call per 2 s per caller, so the second of two quick calls is always throttled.
@@ -184,6 +185,27 @@ describe("audit log", () => {
     expect(auditEvents(auditDir).filter((e) => e.eventName === "WatchAuditEvents").at(-1)).toMatchObject({
       requestParameters: { eventNames: ["DisableKey", "ScheduleKeyDeletion"], keyIds: [a] },
     });
+  });
+
+  it("p11kms audit watch prints matching events as JSON lines until interrupted", async () => {
+    const keyId = (await rpc(c, c.createKey, pb.CreateKeyRequest.fromPartial({}))).keyMetadata!.keyId;
+    const child = spawn(process.execPath, [CLI, "--endpoint", d.endpoint, "audit", "watch", "--event-name", "EnableKey", "--key-id", keyId], { cwd: REPO });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
+    // The watcher subscribes asynchronously: repeat the (idempotent) call until it shows up.
+    await vi.waitFor(
+      async () => {
+        await rpc(c, c.enableKey, pb.EnableKeyRequest.fromPartial({ keyId }));
+        expect(out).toContain("\n");
+      },
+      { timeout: 15_000, interval: 200 },
+    );
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    const first = JSON.parse(out.split("\n")[0]!) as Record<string, unknown>;
+    expect(first).toMatchObject({ eventName: "EnableKey", requestParameters: { keyId } });
+    expect(first).not.toHaveProperty("auditChain");
   });
 
   it("ends with a shutdown digest on a clean stop (verify: VALID), continues the chain after a restart, audits the reaper", async () => {
