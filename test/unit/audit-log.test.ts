@@ -3,7 +3,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { RequestAuditor } from "../../src/audit/auditor.js";
 import { type AuditEvent, buildEvent } from "../../src/audit/event.js";
+import { AuditHub } from "../../src/audit/hub.js";
+import { KmsError } from "../../src/kms/errors.js";
+import type { Logger } from "../../src/observability/logger.js";
 import { FileAuditLog, type FileLogOptions } from "../../src/audit/file-log.js";
 import type { AuditSigner } from "../../src/audit/signer.js";
 import { inChainOrder, type LogFile, verifyLog } from "../../src/audit/verify.js";
@@ -279,4 +283,44 @@ describe("failures (fail closed)", () => {
 
 it("audit dir helper: mkdir of a nested directory works", () => {
   mkdirSync(join(dir, "x", "y"), { recursive: true });
+});
+
+describe("RequestAuditor durability", () => {
+  const partition = { region: "us-east-1", accountId: "111122223333" };
+  const caller = { principal: "anonymous", authMethod: "insecure" as const, requestId: "r" };
+  const quiet = { debug: () => undefined, error: () => undefined } as unknown as Logger;
+
+  async function auditorOn(durability: "sync" | "async") {
+    const log = await openLog({ maxFileBytes: 1500 });
+    const auditor = new RequestAuditor({ partition, clock: { now: () => new Date() }, durability, file: log, hub: new AuditHub(1, () => undefined), log: quiet, failed: () => undefined });
+    return { log, auditor };
+  }
+  const breakDir = () => {
+    renameSync(join(dir, "audit"), join(dir, "moved"));
+    writeFileSync(join(dir, "audit"), "");
+  };
+
+  it("sync: an answer (or an error) is replaced by KMSInternalException when its event cannot be written", async () => {
+    const { log, auditor } = await auditorOn("sync");
+    await expect(auditor.around({ api: "grpc", caller, operation: "GenerateRandom" }, async () => "ok")).resolves.toBe("ok");
+    breakDir();
+    const outcomes = [];
+    for (let i = 0; i < 8; i++) {
+      outcomes.push(await auditor.around({ api: "grpc", caller, operation: "GenerateRandom" }, async () => "ok").catch((e: { code?: string }) => e.code));
+    }
+    expect(outcomes.at(-1)).toBe("KMSInternalException");
+    await expect(
+      auditor.around({ api: "grpc", caller, operation: "DescribeKey" }, async () => {
+        throw new KmsError("NotFoundException", "no such key");
+      }),
+    ).rejects.toMatchObject({ code: "KMSInternalException" });
+    await log.close();
+  });
+
+  it("async: answers do not wait for the event, and still succeed when it cannot be written", async () => {
+    const { log, auditor } = await auditorOn("async");
+    breakDir();
+    for (let i = 0; i < 8; i++) await expect(auditor.around({ api: "grpc", caller, operation: "GenerateRandom" }, async () => i)).resolves.toBe(i);
+    await log.close();
+  });
 });
