@@ -82,5 +82,14 @@ bench: build
 	node dist-bench/bench/aws/main.js
 	taskset -c 0 node dist-bench-envelope/bench/envelope/main.js --rounds 3
 
+# Bounded soak, never run by CI: ~70 % of the measured maximum of a mixed gRPC + AWS workload for SOAK_SECONDS
+# (default 600; SOAK_SECONDS=60 for a short run), a line every 10 s (throughput, errors, latency, daemon RSS),
+# then the RSS slope. Needs the machine to itself. See docs/operations.md, "Soak".
+.PHONY: soak
+soak: build
+	rm -rf dist-bench
+	npx tsc -p tsconfig.bench.json
+	node dist-bench/bench/soak/main.js
+
 clean:
 	rm -rf dist src/gen dist-bench dist-bench-envelope

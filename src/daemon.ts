@@ -10,14 +10,15 @@ import { type AuditRuntime, startAudit } from "./audit/setup.js";
 import type { AuditSigner } from "./audit/signer.js";
 import type { Config } from "./config/schema.js";
 import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
-import { explainConnectionFailure } from "./hsm/connection-failure.js";
+import { explainConnectionFailure, explainDeviceFault } from "./hsm/connection-failure.js";
 import { closeModules } from "./hsm/module.js";
 import { readPin } from "./hsm/pin.js";
+import { rvName } from "./hsm/return-values.js";
 import { Pkcs11KeyStore } from "./hsm/pkcs11-key-store.js";
-import { KeyStoreConnections } from "./kms/key-store-connections.js";
+import { type ConnectionState, KeyStoreConnections, type KeyStoreStatus } from "./kms/key-store-connections.js";
 import { LifecycleJobs } from "./kms/lifecycle-jobs.js";
 import type { Clock, KeyStore } from "./kms/ports.js";
-import { reconcile } from "./kms/reconcile.js";
+import { reconcile, reconcileStore } from "./kms/reconcile.js";
 import { KmsService } from "./kms/service.js";
 import { lifecycleEvents } from "./observability/lifecycle-events.js";
 import type { Logger } from "./observability/logger.js";
@@ -53,21 +54,34 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   const metadata = new SqliteMetadataStore(config.storage.sqlitePath);
   const keyStores = new Map<string, KeyStore>();
   const systemClock = systemClockFor(log);
+  const metrics = new Metrics();
+  let grpc: GrpcServer | undefined;
   const connections = new KeyStoreConnections(
     config.keyStores.map((k) => k.id),
     keyStores,
     {
       // The PIN is read afresh on every connection (a rotated PIN file takes effect on ConnectCustomKeyStore).
-      open: async (id) => {
+      open: async (id, onFault) => {
         const ks = config.keyStores.find((k) => k.id === id)!;
         const uri = parsePkcs11Uri(ks.uri);
-        const store = Pkcs11KeyStore.open(ks.id, {
-          modulePath: uri.modulePath,
-          tokenLabel: uri.token,
-          pin: readPin(uri.pinSource, config.baseDir),
-          maxSessions: ks.maxSessions,
-          rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
-        });
+        const store = Pkcs11KeyStore.open(
+          ks.id,
+          {
+            modulePath: uri.modulePath,
+            tokenLabel: uri.token,
+            pin: readPin(uri.pinSource, config.baseDir),
+            maxSessions: ks.maxSessions,
+            rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
+          },
+          {
+            error: (_op, rv, cls) => metrics.hsmErrors.inc({ key_store: ks.id, class: cls, rv: rvName(rv) }),
+            tokenFault: (op, rv) => onFault(explainDeviceFault(op, rv)),
+            sessionRetried: (rv, recovered) => {
+              metrics.sessionRetries.inc({ key_store: ks.id, outcome: recovered ? "recovered" : "failed" });
+              if (recovered) log.warn({ keyStoreId: ks.id, rv: rvName(rv) }, "PKCS#11 session lost; the call succeeded on a fresh session");
+            },
+          },
+        );
         log.info(
           {
             keyStoreId: ks.id,
@@ -85,9 +99,39 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     metadata,
     systemClock,
     log,
+    {
+      reconcile: async (id, store) => {
+        const r = await reconcileStore(metadata, id, store, log);
+        log.info(
+          { keyStoreId: id, quarantined: r.quarantined.length, missingMaterial: r.missingMaterial.length, finishedDeletions: r.finishedDeletions.length },
+          "key store reconciliation finished",
+        );
+      },
+      observer: {
+        stateChanged: (status) => {
+          stateMetric(metrics, status);
+          applyHealth();
+        },
+        fault: (id, failure) => metrics.keyStoreFaults.inc({ key_store: id, code: failure.code }),
+        reconnectAttempt: (id, outcome) => metrics.reconnectAttempts.inc({ key_store: id, outcome }),
+      },
+    },
   );
+  /**
+   * grpc.health.v1: each store as "p11kms.v1.KeyStore/<id>" (SERVING while CONNECTED); the server ("") and
+   * the KMS service are SERVING while at least one store is CONNECTED. Nothing is SERVING before start-up
+   * has finished or once shutdown began.
+   */
+  let healthLive = false;
+  function applyHealth(): void {
+    if (!grpc || !healthLive) return;
+    const all = connections.list();
+    for (const s of all) grpc.health.setStatus(`${KEY_STORE_HEALTH_PREFIX}${s.keyStoreId}`, s.connectionState === "CONNECTED" ? "SERVING" : "NOT_SERVING");
+    const any = all.some((s) => s.connectionState === "CONNECTED") ? "SERVING" : "NOT_SERVING";
+    grpc.health.setStatus("", any);
+    grpc.health.setStatus(KMS_SERVICE_NAME, any);
+  }
   let jobs: LifecycleJobs | undefined;
-  let grpc: GrpcServer | undefined;
   let metricsServer: HttpServer | undefined;
   let awsServer: HttpServer | undefined;
   let awsPort: number | undefined;
@@ -110,7 +154,6 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       "reconciliation finished",
     );
 
-    const metrics = new Metrics();
     const deps = {
       metadata,
       keyStores,
@@ -173,8 +216,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       const { host, port } = splitHostPort(config.metrics.listen);
       metricsServer = await metrics.listen(host, port);
     }
-    grpc.health.setStatus("", "SERVING");
-    grpc.health.setStatus(KMS_SERVICE_NAME, "SERVING");
+    healthLive = true;
+    applyHealth();
   } catch (err) {
     await closeAll();
     throw err;
@@ -209,8 +252,10 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     metricsPort,
     stop() {
       stopping ??= (async () => {
+        healthLive = false;
         grpcRef.health.setStatus("", "NOT_SERVING");
         grpcRef.health.setStatus(KMS_SERVICE_NAME, "NOT_SERVING");
+        for (const s of connections.list()) grpcRef.health.setStatus(`${KEY_STORE_HEALTH_PREFIX}${s.keyStoreId}`, "NOT_SERVING");
         audit?.hub.closeAll(); // watch streams never end on their own
         // Both servers stop accepting at once; in-flight calls finish until the drain timeout.
         const grpcDrained = new Promise<void>((resolve) => grpcRef.server.tryShutdown(() => resolve()));
@@ -245,6 +290,15 @@ function auditSignerOf(keyStores: ReadonlyMap<string, KeyStore>, id: string): ()
     if (!signer) signers.set(store, (signer = store.auditSigner()));
     return signer;
   };
+}
+
+/** The grpc.health.v1 service name of one key store: this prefix and the store id. */
+export const KEY_STORE_HEALTH_PREFIX = "p11kms.v1.KeyStore/";
+
+const STATES: readonly ConnectionState[] = ["CONNECTED", "CONNECTING", "DISCONNECTED", "DISCONNECTING", "FAILED"];
+
+function stateMetric(metrics: Metrics, status: KeyStoreStatus): void {
+  for (const state of STATES) metrics.keyStoreState.set({ key_store: status.keyStoreId, state }, state === status.connectionState ? 1 : 0);
 }
 
 function splitHostPort(s: string): { host: string; port: number } {

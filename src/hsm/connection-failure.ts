@@ -1,5 +1,5 @@
 import type { ConnectionFailure } from "../kms/key-store-connections.js";
-import { rvOf } from "./return-values.js";
+import { CKR, rvClass, rvName, rvOf } from "./return-values.js";
 
 const CKR_PIN_INCORRECT = 0xa0;
 const CKR_PIN_LOCKED = 0xa4;
@@ -14,5 +14,27 @@ export function explainConnectionFailure(err: unknown): ConnectionFailure {
   if (rv === CKR_PIN_INCORRECT || /^PIN (file|environment)/.test(reason)) return { code: "INVALID_CREDENTIALS", reason };
   if (rv === CKR_PIN_LOCKED) return { code: "USER_LOCKED_OUT", reason };
   if (/^no token labelled|tokens are labelled/.test(reason)) return { code: "CLUSTER_NOT_FOUND", reason };
+  return { code: "INTERNAL_ERROR", reason };
+}
+
+/**
+ * Why a connected key store went FAILED at run time (device.ts `tokenFault`), as an AWS ConnectionErrorCode:
+ * the device or token is gone → CLUSTER_NOT_FOUND; the sessions, login or object handles that tie p11kms
+ * to the token were lost (closed behind its back, logged out) → NETWORK_ERRORS, the nearest AWS notion of
+ * a lost connection; anything else (CKR_DEVICE_ERROR, CKR_DEVICE_MEMORY) → INTERNAL_ERROR.
+ */
+export function explainDeviceFault(op: string, rv: number | undefined): ConnectionFailure {
+  const reason = `PKCS#11 ${op} failed with ${rvName(rv)}`;
+  if (rv === CKR.DEVICE_REMOVED || rv === CKR.TOKEN_NOT_PRESENT || rv === CKR.TOKEN_NOT_RECOGNIZED) {
+    return { code: "CLUSTER_NOT_FOUND", reason };
+  }
+  if (
+    rvClass(rv) === "session" ||
+    rv === CKR.USER_NOT_LOGGED_IN ||
+    rv === CKR.KEY_HANDLE_INVALID ||
+    rv === CKR.OBJECT_HANDLE_INVALID
+  ) {
+    return { code: "NETWORK_ERRORS", reason };
+  }
   return { code: "INTERNAL_ERROR", reason };
 }

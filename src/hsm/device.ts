@@ -1,20 +1,36 @@
 import type pkcs11js from "pkcs11js";
 import { KmsError } from "../kms/errors.js";
-import { CKR, rvOf } from "./return-values.js";
-import type { SessionPool } from "./session-pool.js";
+import { type RvClass, rvClass, rvOf } from "./return-values.js";
+import { PoolClosedError, type SessionPool } from "./session-pool.js";
 
 /** Decides, for one operation, which return values are the caller's fault (and which error they are). */
 export type Classifier = (rv: number | undefined) => KmsError | undefined;
 
+/** The class a failed call ended in: "data" when the operation's classifier made it the caller's fault. */
+export type FailureClass = RvClass | "data";
+
+/** What a device reports about failed calls (metrics, and the key store's connection state); must not throw. */
+export interface DeviceObserver {
+  /** Every failed PKCS#11 call, once, after the per-operation classification. */
+  error?(op: string, rv: number | undefined, cls: FailureClass): void;
+  /**
+   * A token-level failure (or a session-level one that a fresh session did not cure): this device can no
+   * longer be trusted; the owner takes the key store offline and re-opens it.
+   */
+  tokenFault?(op: string, rv: number | undefined): void;
+}
+
 /**
  * Runs device operations on borrowed sessions and turns PKCS#11 failures into KmsErrors: `classify`
- * decides per operation which return values are the caller's fault; the rest are internal (or
- * KeyUnavailable for a device gone away), with the pkcs11js error kept as the cause for the log.
+ * decides per operation which return values are the caller's fault; token-level failures report a fault
+ * and answer KeyUnavailableException; the rest are internal, with the pkcs11js error kept as the cause
+ * for the log. This is the one choke point every operation's failure passes through.
  */
 export class Device {
   constructor(
     readonly mod: pkcs11js.PKCS11,
     readonly pool: SessionPool,
+    private readonly observer: DeviceObserver = {},
   ) {}
 
   /**
@@ -26,7 +42,7 @@ export class Device {
       const sync = this.pool.trySync(fn);
       return sync ? sync.value : await this.pool.use(fn);
     } catch (err) {
-      throw deviceFailure(op, err, classify);
+      throw this.failure(op, err, classify);
     }
   }
 
@@ -41,8 +57,31 @@ export class Device {
     try {
       return await this.pool.use(fn);
     } catch (err) {
-      throw deviceFailure(op, err, classify);
+      throw this.failure(op, err, classify);
     }
+  }
+
+  private failure(op: string, err: unknown, classify?: Classifier): KmsError {
+    if (err instanceof KmsError) return err;
+    if (err instanceof PoolClosedError) {
+      // The store was disconnected or went FAILED while this call waited: a clean, retryable refusal.
+      return new KmsError("KMSInvalidStateException", "The key store of this key is not connected.", { cause: err });
+    }
+    const rv = rvOf(err);
+    const cause = new Pkcs11OperationError(op, rv, err);
+    const mapped = classify?.(rv);
+    if (mapped) {
+      this.observer.error?.(op, rv, "data");
+      return new KmsError(mapped.code, mapped.message, { cause });
+    }
+    let cls = rvClass(rv);
+    // An unexplained failure: if the token itself no longer answers, it is the token's failure.
+    if (cls === "other" && rv !== undefined && !this.pool.tokenAnswers()) cls = "token";
+    this.observer.error?.(op, rv, cls);
+    if (cls === "other") return new KmsError("KMSInternalException", "The request failed due to an internal error.", { cause });
+    // A session-level value here means the retry on a fresh session failed too: the token is the problem.
+    this.observer.tokenFault?.(op, rv);
+    return new KmsError("KeyUnavailableException", "The key store is not available.", { cause });
   }
 }
 
@@ -54,20 +93,6 @@ export function retain(...values: unknown[]): void {
   sink.values = values; // a store the optimiser cannot drop, so the values are live up to this call
 }
 const sink: { values?: unknown } = {};
-
-function deviceFailure(op: string, err: unknown, classify?: Classifier): KmsError {
-  if (err instanceof KmsError) return err;
-  const rv = rvOf(err);
-  const cause = new Pkcs11OperationError(op, rv, err);
-  const mapped = classify?.(rv);
-  if (mapped) return new KmsError(mapped.code, mapped.message, { cause });
-  const gone = rv === CKR.DEVICE_ERROR || rv === CKR.DEVICE_REMOVED || rv === CKR.TOKEN_NOT_PRESENT;
-  return new KmsError(
-    gone ? "KeyUnavailableException" : "KMSInternalException",
-    gone ? "The key store is not available." : "The request failed due to an internal error.",
-    { cause },
-  );
-}
 
 /** A device failure, described for logs: the operation and the CK_RV in hex. Never sent to clients. */
 export class Pkcs11OperationError extends Error {

@@ -16,15 +16,19 @@ import { AsymmetricOps } from "./asymmetric-ops.js";
 import { Pkcs11AuditSigner } from "./audit-signing-key.js";
 import { type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
 import { generateDataKeyPair } from "./data-key-pairs.js";
-import { Device } from "./device.js";
+import { Device, type DeviceObserver } from "./device.js";
 import { HmacOps } from "./hmac-ops.js";
 import { ImportOps } from "./import-ops.js";
 import { KeyObjectCache, handlesOf } from "./key-objects.js";
 import { isGcmAuthFailure } from "./return-values.js";
 import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId } from "./templates.js";
+import type { SessionPoolEvents } from "./session-pool.js";
 import { type TokenOptions, openToken } from "./token.js";
 
 export { Pkcs11OperationError } from "./device.js";
+
+/** Everything a key store reports about its device (failures, faults, replaced sessions); see device.ts. */
+export type KeyStoreObserver = DeviceObserver & SessionPoolEvents;
 
 const TAG_BITS = 128;
 
@@ -51,19 +55,24 @@ export class Pkcs11KeyStore implements KeyStore {
     this.imports = new ImportOps(device, this.objects, capabilities);
   }
 
-  static open(id: string, opts: TokenOptions): Pkcs11KeyStore {
-    const token = openToken(opts);
+  static open(id: string, opts: TokenOptions, observer: KeyStoreObserver = {}): Pkcs11KeyStore {
+    const token = openToken(opts, observer);
     // The probe runs on a session of its own, closed afterwards, so nothing it tried can linger in the pool.
-    const probeSession = token.mod.C_OpenSession(token.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-    let caps: ProbedCapabilities;
     try {
-      caps = probeCapabilities(token.mod, token.slot, probeSession, opts.rsaOaepSha256Fallback ?? "auto");
-    } finally {
-      token.mod.C_CloseSession(probeSession);
+      const probeSession = token.mod.C_OpenSession(token.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      let caps: ProbedCapabilities;
+      try {
+        caps = probeCapabilities(token.mod, token.slot, probeSession, opts.rsaOaepSha256Fallback ?? "auto");
+      } finally {
+        token.mod.C_CloseSession(probeSession);
+      }
+      const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, observer), caps);
+      token.pool.trySync((s) => store.objects.scan(token.mod, s));
+      return store;
+    } catch (err) {
+      token.pool.close(); // a failed attempt (the background reconnect makes many) must not leave sessions behind
+      throw err;
     }
-    const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool), caps);
-    token.pool.trySync((s) => store.objects.scan(token.mod, s));
-    return store;
   }
 
   /** The audit log's signing key on this token (docs/audit.md); created on first use. */
@@ -197,8 +206,15 @@ export class Pkcs11KeyStore implements KeyStore {
     this.asym.forget(ref);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the sessions and resolves once the calls still running on them have finished (at most
+   * `drainMs`): whoever re-opens the token afterwards sees every object those calls made.
+   */
+  async close(drainMs = 5000): Promise<void> {
     this.device.pool.close();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.device.pool.drained(), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+    clearTimeout(timer);
   }
 
   private secretOf(ref: KeyMaterialRef): pkcs11js.Handle {

@@ -25,13 +25,16 @@ export const CKR = {
   OPERATION_ACTIVE: 0x90,
   OPERATION_NOT_INITIALIZED: 0x91,
   SESSION_CLOSED: 0xb0,
+  SESSION_COUNT: 0xb1,
   SIGNATURE_INVALID: 0xc0,
   SIGNATURE_LEN_RANGE: 0xc1,
   SESSION_HANDLE_INVALID: 0xb3,
   TOKEN_NOT_PRESENT: 0xe0,
+  TOKEN_NOT_RECOGNIZED: 0xe1,
   USER_ALREADY_LOGGED_IN: 0x100,
   USER_NOT_LOGGED_IN: 0x101,
   BUFFER_TOO_SMALL: 0x150,
+  CRYPTOKI_NOT_INITIALIZED: 0x190,
   CRYPTOKI_ALREADY_INITIALIZED: 0x191,
 } as const;
 
@@ -42,21 +45,56 @@ export function rvOf(err: unknown): number | undefined {
 }
 
 /**
+ * How p11kms reacts to a return value, whatever the operation (the per-operation classifiers in the ops
+ * modules decide first which values are the caller's fault):
+ * - "session": this one session is unusable (its handle is gone, or an operation is stuck on it) but the
+ *   call itself never ran — the pool drops the session and runs the call once more on a fresh one;
+ * - "token": the token cannot serve this process any more as it stands — the device is gone, the login
+ *   is gone, or the object handles p11kms cached were revoked (SoftHSM2 revokes every private-object
+ *   handle when the last session closes, and every handle when its token directory disappears). The key
+ *   store goes FAILED and is re-opened in the background (see docs/operations.md, "Device faults");
+ * - "other": anything else (bad input the operation did not classify, a module bug): internal error.
+ *
+ * KEY_HANDLE_INVALID and OBJECT_HANDLE_INVALID are token-level because p11kms only ever passes handles it
+ * found on the token itself; a handle that stops working means the token's object view changed under us.
+ */
+export type RvClass = "session" | "token" | "other";
+
+const SESSION_RVS: ReadonlySet<number> = new Set([CKR.SESSION_HANDLE_INVALID, CKR.SESSION_CLOSED, CKR.OPERATION_ACTIVE]);
+const TOKEN_RVS: ReadonlySet<number> = new Set([
+  CKR.DEVICE_ERROR,
+  CKR.DEVICE_MEMORY,
+  CKR.DEVICE_REMOVED,
+  CKR.TOKEN_NOT_PRESENT,
+  CKR.TOKEN_NOT_RECOGNIZED,
+  CKR.USER_NOT_LOGGED_IN,
+  CKR.CRYPTOKI_NOT_INITIALIZED,
+  CKR.KEY_HANDLE_INVALID,
+  CKR.OBJECT_HANDLE_INVALID,
+]);
+
+export function rvClass(rv: number | undefined): RvClass {
+  if (rv === undefined) return "other";
+  if (SESSION_RVS.has(rv)) return "session";
+  if (TOKEN_RVS.has(rv)) return "token";
+  return "other";
+}
+
+/**
  * Errors after which the session cannot be trusted for the next operation (an operation may still be
  * active on it, or the handle is gone): the pool closes such a session instead of reusing it.
  */
 export function poisonsSession(rv: number | undefined): boolean {
-  return (
-    rv === CKR.BUFFER_TOO_SMALL ||
-    rv === CKR.OPERATION_ACTIVE ||
-    rv === CKR.SESSION_CLOSED ||
-    rv === CKR.SESSION_HANDLE_INVALID ||
-    rv === CKR.DEVICE_ERROR ||
-    rv === CKR.DEVICE_REMOVED ||
-    rv === CKR.TOKEN_NOT_PRESENT ||
-    rv === CKR.USER_NOT_LOGGED_IN
-  );
+  return rv === CKR.BUFFER_TOO_SMALL || rvClass(rv) !== "other";
 }
+
+/** The CKR_ name of a return value, for logs and metrics ("0x…" when p11kms has no name for it). */
+export function rvName(rv: number | undefined): string {
+  if (rv === undefined) return "none";
+  const name = RV_NAMES.get(rv);
+  return name ? `CKR_${name}` : `0x${rv.toString(16)}`;
+}
+const RV_NAMES = new Map<number, string>(Object.entries(CKR).map(([k, v]) => [v, k]));
 
 /**
  * For AES-GCM decryption, the values that mean "this ciphertext does not authenticate". SoftHSM2 2.6.1

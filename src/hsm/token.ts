@@ -1,7 +1,7 @@
 import pkcs11js from "pkcs11js";
 import { loadModule } from "./module.js";
 import { CKR, rvOf } from "./return-values.js";
-import { SessionPool } from "./session-pool.js";
+import { SessionPool, type SessionPoolEvents } from "./session-pool.js";
 
 export interface TokenOptions {
   readonly modulePath: string;
@@ -23,7 +23,7 @@ export interface OpenToken {
  * Finds the token by label (slot ids change every time SoftHSM2 initialises a token, labels do not),
  * logs in as the user and returns a session pool. The PIN is used here and not kept.
  */
-export function openToken(opts: TokenOptions): OpenToken {
+export function openToken(opts: TokenOptions, events?: SessionPoolEvents): OpenToken {
   const mod = loadModule(opts.modulePath);
   const matches = mod
     .C_GetSlotList(true)
@@ -37,13 +37,18 @@ export function openToken(opts: TokenOptions): OpenToken {
     );
   }
   const slot = matches[0]!;
-  const pool = new SessionPool(mod, slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION, opts.maxSessions);
-  pool.trySync((session) => {
-    try {
-      mod.C_Login(session, pkcs11js.CKU_USER, opts.pin);
-    } catch (err) {
-      if (rvOf(err) !== CKR.USER_ALREADY_LOGGED_IN) throw err;
-    }
-  });
+  const pool = new SessionPool(mod, slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION, opts.maxSessions, events);
+  try {
+    pool.trySync((session) => {
+      try {
+        mod.C_Login(session, pkcs11js.CKU_USER, opts.pin);
+      } catch (err) {
+        if (rvOf(err) !== CKR.USER_ALREADY_LOGGED_IN) throw err;
+      }
+    });
+  } catch (err) {
+    pool.close(); // a failed attempt (the background reconnect makes many) must not leave sessions behind
+    throw err;
+  }
   return { mod, slot, pool };
 }

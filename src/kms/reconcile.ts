@@ -26,6 +26,30 @@ export async function reconcile(
   stores: ReadonlyMap<string, KeyStore>,
   log: ReconcileLog,
 ): Promise<ReconcileReport> {
+  return reconcileStores(metadata, stores, log, false);
+}
+
+/**
+ * The same repair for one store joining at run time (ConnectCustomKeyStore, reconnect after a device fault),
+ * before it is live, while the other stores serve. Only that store's records and objects are touched, and
+ * Creating records are left alone: at run time one may be a CreateKey still in flight (its own failure path
+ * removes the record; the next start-up reconciliation removes what a crash leaves).
+ */
+export async function reconcileStore(
+  metadata: MetadataStore,
+  keyStoreId: string,
+  store: KeyStore,
+  log: ReconcileLog,
+): Promise<ReconcileReport> {
+  return reconcileStores(metadata, new Map([[keyStoreId, store]]), log, true);
+}
+
+async function reconcileStores(
+  metadata: MetadataStore,
+  stores: ReadonlyMap<string, KeyStore>,
+  log: ReconcileLog,
+  runtime: boolean,
+): Promise<ReconcileReport> {
   const report: ReconcileReport = { abortedCreations: [], quarantined: [], missingMaterial: [], finishedDeletions: [] };
   const known = new Map<string, number>(); // keyId -> current version, for keys that stay
   const present = new Set<string>(); // keyIds with objects on some connected store
@@ -34,6 +58,11 @@ export async function reconcile(
   for await (const page of everyKey(metadata)) {
     for (const key of page) {
       const store = stores.get(key.keyStoreId);
+      if (runtime && !store) continue; // another store's key: not ours to judge now
+      if (runtime && key.keyState === "Creating") {
+        known.set(key.keyId, key.currentVersion); // its object (if made) is not a stray
+        continue;
+      }
       if (key.deletedAt) {
         // The reaper marks the record deleted first, then destroys: finish what a crash interrupted.
         if (store && present.has(key.keyId)) {

@@ -84,6 +84,37 @@ export class Metrics {
     help: "Audit events not delivered to a WatchAuditEvents subscriber that could not keep up.",
     registers: [this.registry],
   });
+  /** 1 for each store's current ConnectionState, 0 for the others (alert on state="FAILED" == 1). */
+  readonly keyStoreState = new Gauge({
+    name: "p11kms_key_store_state",
+    help: "Key store connection state: 1 for the current ConnectionState of each store, 0 for the others.",
+    labelNames: ["key_store", "state"] as const,
+    registers: [this.registry],
+  });
+  readonly hsmErrors = new Counter({
+    name: "p11kms_hsm_errors_total",
+    help: "Failed PKCS#11 calls by key store, class (data: the caller's fault; session; token; other) and CK_RV name.",
+    labelNames: ["key_store", "class", "rv"] as const,
+    registers: [this.registry],
+  });
+  readonly sessionRetries = new Counter({
+    name: "p11kms_hsm_session_retries_total",
+    help: "Calls re-run on a fresh session after a session-level error, by key store and outcome (recovered, failed).",
+    labelNames: ["key_store", "outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly keyStoreFaults = new Counter({
+    name: "p11kms_key_store_faults_total",
+    help: "Times a connected key store went FAILED because its device failed, by key store and ConnectionErrorCode.",
+    labelNames: ["key_store", "code"] as const,
+    registers: [this.registry],
+  });
+  readonly reconnectAttempts = new Counter({
+    name: "p11kms_key_store_reconnect_attempts_total",
+    help: "Background reconnect attempts of FAILED key stores, by key store and outcome (connected, failed).",
+    labelNames: ["key_store", "outcome"] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

@@ -1,7 +1,9 @@
 import { join } from "node:path";
 import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
 import type { LifecycleEvents, ServiceDeps } from "../../src/kms/deps.js";
-import { KeyStoreConnections } from "../../src/kms/key-store-connections.js";
+import { explainDeviceFault } from "../../src/hsm/connection-failure.js";
+import { type ConnectionOptions, KeyStoreConnections, type KeyStoreOpener } from "../../src/kms/key-store-connections.js";
+import { reconcileStore } from "../../src/kms/reconcile.js";
 import { LifecycleJobs } from "../../src/kms/lifecycle-jobs.js";
 import type { Clock, KeyStore } from "../../src/kms/ports.js";
 import { KmsService } from "../../src/kms/service.js";
@@ -44,7 +46,12 @@ export interface LifecycleService {
  * SoftHSM2 tokens (store ids = token labels; the first is the default) and a SQLite file in the first
  * token's directory. Opening it again on the same tokens is a restart.
  */
-export async function openLifecycleService(tokens: TestToken[], clock: Clock, extraStoreIds: string[] = []): Promise<LifecycleService> {
+export async function openLifecycleService(
+  tokens: TestToken[],
+  clock: Clock,
+  extraStoreIds: string[] = [],
+  options: Omit<ConnectionOptions, "reconcile"> & { explain?: KeyStoreOpener["explain"] } = {},
+): Promise<LifecycleService> {
   const metadata = new SqliteMetadataStore(join(tokens[0]!.dir, "p11kms.db"));
   const live = new Map<string, KeyStore>();
   const byId = new Map(tokens.map((t) => [t.label, t]));
@@ -53,16 +60,21 @@ export async function openLifecycleService(tokens: TestToken[], clock: Clock, ex
     [...byId.keys(), ...extraStoreIds],
     live,
     {
-      open: async (id) => {
+      open: async (id, onFault) => {
         const t = byId.get(id);
         if (!t) throw new Error(`no token labelled '${id}'`);
-        return Pkcs11KeyStore.open(id, { modulePath: t.modulePath, tokenLabel: t.label, pin: t.pin, maxSessions: 4 });
+        return Pkcs11KeyStore.open(
+          id,
+          { modulePath: t.modulePath, tokenLabel: t.label, pin: t.pin, maxSessions: 4 },
+          { tokenFault: (op, rv) => onFault(explainDeviceFault(op, rv)) },
+        );
       },
-      explain: (err) => ({ code: "INTERNAL_ERROR", reason: (err as Error).message }),
+      explain: options.explain ?? ((err) => ({ code: "INTERNAL_ERROR", reason: (err as Error).message })),
     },
     metadata,
     clock,
     quiet,
+    { reconnect: options.reconnect, observer: options.observer, reconcile: async (id, store) => void (await reconcileStore(metadata, id, store, { warn: () => undefined, error: () => undefined })) },
   );
   await connections.start();
   const events: RecordedEvents = { pendingDeletionUse: [], keyDeleted: [], keyRotated: [], jobDeferred: [] };

@@ -1,6 +1,6 @@
 import pkcs11js from "pkcs11js";
 import { describe, expect, it } from "vitest";
-import { CKR, isGcmAuthFailure, poisonsSession, rvOf } from "../../src/hsm/return-values.js";
+import { CKR, isGcmAuthFailure, poisonsSession, rvClass, rvName, rvOf } from "../../src/hsm/return-values.js";
 
 type Name = keyof typeof CKR;
 const NAMES = Object.keys(CKR) as Name[];
@@ -54,6 +54,11 @@ describe("poisonsSession", () => {
     "DEVICE_REMOVED",
     "TOKEN_NOT_PRESENT",
     "USER_NOT_LOGGED_IN",
+    "DEVICE_MEMORY",
+    "TOKEN_NOT_RECOGNIZED",
+    "CRYPTOKI_NOT_INITIALIZED",
+    "KEY_HANDLE_INVALID",
+    "OBJECT_HANDLE_INVALID",
   ];
 
   it.each(poisoning)("CKR_%s poisons the session", (name) => {
@@ -67,6 +72,43 @@ describe("poisonsSession", () => {
   it("an unknown or missing value does not", () => {
     expect(poisonsSession(undefined)).toBe(false);
     expect(poisonsSession(0x80000000)).toBe(false);
+  });
+});
+
+describe("rvClass", () => {
+  const session: Name[] = ["SESSION_HANDLE_INVALID", "SESSION_CLOSED", "OPERATION_ACTIVE"];
+  const token: Name[] = [
+    "DEVICE_ERROR",
+    "DEVICE_MEMORY",
+    "DEVICE_REMOVED",
+    "TOKEN_NOT_PRESENT",
+    "TOKEN_NOT_RECOGNIZED",
+    "USER_NOT_LOGGED_IN",
+    "CRYPTOKI_NOT_INITIALIZED",
+    "KEY_HANDLE_INVALID",
+    "OBJECT_HANDLE_INVALID",
+  ];
+
+  it.each(session)("CKR_%s is a session error (drop the session, retry once)", (name) => {
+    expect(rvClass(CKR[name])).toBe("session");
+  });
+  it.each(token)("CKR_%s is a token error (key store FAILED, reconnect)", (name) => {
+    expect(rvClass(CKR[name])).toBe("token");
+  });
+  it.each(NAMES.filter((n) => !session.includes(n) && !token.includes(n)))("CKR_%s is neither", (name) => {
+    expect(rvClass(CKR[name])).toBe("other");
+  });
+  it("an unknown or missing value is neither", () => {
+    expect(rvClass(undefined)).toBe("other");
+    expect(rvClass(0x80000001)).toBe("other");
+  });
+});
+
+describe("rvName", () => {
+  it("names known values and shows others in hex", () => {
+    expect(rvName(CKR.DEVICE_ERROR)).toBe("CKR_DEVICE_ERROR");
+    expect(rvName(0x80000001)).toBe("0x80000001");
+    expect(rvName(undefined)).toBe("none");
   });
 });
 
