@@ -55,7 +55,7 @@ lint: deps generate
 token: build
 	@softhsm/init-token.sh $(VAR) p11kms >/dev/null
 	@[ -f $(VAR)/p11kms.yaml ] || sed "s|@VAR@|$(VAR)|g" config/p11kms.dev.yaml > $(VAR)/p11kms.yaml
-	@[ -f $(VAR)/dev-access-key.json ] || bin/p11kms create-access-key --out $(VAR)/dev-access-key.json >/dev/null
+	@[ -f $(VAR)/dev-access-key.json ] || bin/p11kms create-access-key --out $(VAR)/dev-access-key.json --principal arn:aws:iam::111122223333:root >/dev/null
 
 run: build token
 	@echo "AWS-compatible endpoint: http://127.0.0.1:4599 (access key in var/dev-access-key.json; see README)"

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import { loadAccessKeys } from "./api/aws/access-keys.js";
 import { startAwsServer } from "./api/aws/server.js";
@@ -15,6 +16,7 @@ import { closeModules } from "./hsm/module.js";
 import { readPin } from "./hsm/pin.js";
 import { rvName } from "./hsm/return-values.js";
 import { Pkcs11KeyStore } from "./hsm/pkcs11-key-store.js";
+import { INTERNAL_CALLER } from "./kms/caller.js";
 import { type ConnectionState, KeyStoreConnections, type KeyStoreStatus } from "./kms/key-store-connections.js";
 import { LifecycleJobs } from "./kms/lifecycle-jobs.js";
 import type { Clock, KeyStore } from "./kms/ports.js";
@@ -154,6 +156,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       "reconciliation finished",
     );
 
+    const administrator = config.authorization.administrator ?? `arn:aws:iam::${config.accountId}:root`;
+    log.info({ administrator, accountPrincipals: config.authorization.accountPrincipals }, "authorization: administrator principal");
     const deps = {
       metadata,
       keyStores,
@@ -163,8 +167,10 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       // Lifecycle jobs' actions are audited too; `audit` is set just below, before any job runs.
       events: withInternalAudit(lifecycleEvents(log, metrics), () => audit?.auditor, log),
       connections,
+      access: { administrator, accountPrincipals: config.authorization.accountPrincipals },
     };
-    const service = new KmsService(deps);
+    // The root service acts as the daemon itself; facades get it as a CallerScopedService and bind each call's caller.
+    const service = new KmsService(deps, INTERNAL_CALLER);
     audit = await startAudit({
       config: config.audit,
       partition: deps.partition,
@@ -186,6 +192,14 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       listen: config.grpc.listen,
       maxMessageBytes: config.grpc.maxMessageBytes,
       service: served,
+      tls: config.grpc.tls && {
+        cert: readFileSync(config.grpc.tls.certFile),
+        key: readFileSync(config.grpc.tls.keyFile),
+        clientCa: readFileSync(config.grpc.tls.clientCaFile),
+        principalFrom: config.grpc.tls.principalFrom,
+      },
+      insecurePrincipal: config.grpc.insecurePrincipal ?? administrator,
+      accountId: config.accountId,
       log,
       metrics,
       quotas,
@@ -227,7 +241,12 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   const metricsAddr = metricsServer?.address();
   const metricsPort = typeof metricsAddr === "object" && metricsAddr ? metricsAddr.port : undefined;
   if (config.grpc.insecure) {
-    log.warn({ listen: config.grpc.listen }, "gRPC is PLAINTEXT (grpc.insecure: true); allowed on loopback only");
+    log.warn(
+      { listen: config.grpc.listen, principal: config.grpc.insecurePrincipal ?? config.authorization.administrator ?? `arn:aws:iam::${config.accountId}:root` },
+      "gRPC is PLAINTEXT and UNAUTHENTICATED (grpc.insecure: true): every local caller acts as this principal; allowed on loopback only",
+    );
+  } else {
+    log.info({ listen: config.grpc.listen, principalFrom: config.grpc.tls?.principalFrom }, "gRPC is mTLS: callers are identified by their client certificates");
   }
   if (config.aws.enabled && config.aws.insecure) {
     log.warn({ listen: config.aws.listen }, "the AWS facade is PLAIN HTTP (aws.insecure: true); allowed on loopback only");

@@ -76,7 +76,7 @@ async function scenario(endpoint: string, target: string, body: string, credenti
 
 async function startDaemon(): Promise<{ endpoint: string; credentials: { accessKeyId: string; secretAccessKey: string } }> {
   const conf = execFileSync(join(PROJECT_ROOT, "softhsm/init-token.sh"), [work, "bench-aws"], { encoding: "utf8" }).trim();
-  createAccessKeyFile(join(work, "access-key.json"));
+  createAccessKeyFile(join(work, "access-key.json"), "arn:aws:iam::111122223333:root"); // the administrator (docs/authorization.md)
   writeFileSync(
     join(work, "p11kms.yaml"),
     `grpc: { listen: "127.0.0.1:0" }\naws: { listen: "127.0.0.1:0", accessKeyFiles: [access-key.json] }\nmetrics: { enabled: false }\n` +

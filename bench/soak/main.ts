@@ -222,7 +222,7 @@ function rssOf(pid: number): number {
 
 /** The daemon with gRPC, the AWS facade and metrics on free loopback ports, as an operator runs it. */
 async function startSoakDaemon(dir: string, conf: string, label: string, modulePath: string, pinFile: string) {
-  createAccessKeyFile(join(dir, "access-key.json"));
+  createAccessKeyFile(join(dir, "access-key.json"), "arn:aws:iam::111122223333:root"); // the administrator (docs/authorization.md)
   const configPath = join(dir, "p11kms.yaml");
   const uri = `pkcs11:token=${label}?module-path=${modulePath}&pin-source=file:${pinFile}`;
   writeFileSync(

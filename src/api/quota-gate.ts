@@ -2,11 +2,9 @@ import { KmsError } from "../kms/errors.js";
 import type { Clock } from "../kms/ports.js";
 import { DEFAULT_OPERATION_RATES, needsKeySpec, quotaClass } from "../kms/quota-classes.js";
 import { RequestQuotas } from "../kms/quotas.js";
-import type { KmsService } from "../kms/service.js";
+import { INTERNAL_CALLER } from "../kms/caller.js";
+import type { CallerScopedService } from "../kms/service.js";
 import type { Metrics } from "../observability/metrics.js";
-
-/** The principal of gRPC callers until mTLS identifies them: every gRPC caller shares its quotas. */
-export const ANONYMOUS_PRINCIPAL = "anonymous";
 
 /** Looks up the key spec of a KeyId parameter; undefined when it names no key. Never throws. */
 export type KeySpecLookup = (keyId: string) => Promise<string | undefined>;
@@ -62,7 +60,7 @@ export function quotaKeyId(req: unknown): string | undefined {
  */
 export function quotaGateFor(
   config: { enabled: boolean; symmetric: number; rsa: number; ecc: number; operations: Record<string, number>; burstSeconds: number },
-  service: KmsService,
+  service: CallerScopedService,
   metrics: Metrics,
   clock: Clock,
 ): QuotaGate | undefined {
@@ -73,7 +71,8 @@ export function quotaGateFor(
   for (const [op, r] of Object.entries(limits.operations)) metrics.quotaLimit.set({ class: `operation:${op}` }, r);
   const lookup: KeySpecLookup = async (keyId) => {
     try {
-      return (await service.describeKey({ keyId })).keySpec;
+      // The daemon's own lookup: not the caller's request, so not subject to the caller's key policy.
+      return (await service.as(INTERNAL_CALLER).describeKey({ keyId })).keySpec;
     } catch {
       return undefined; // the service reports the bad key id itself, with the right error
     }

@@ -3,7 +3,7 @@ import type { Caller } from "../kms/caller.js";
 import { KmsError } from "../kms/errors.js";
 import type { Partition } from "../kms/key-ids.js";
 import type { Clock } from "../kms/ports.js";
-import type { KmsService } from "../kms/service.js";
+import type { CallerScopedService } from "../kms/service.js";
 import type { Logger } from "../observability/logger.js";
 import { type Api, type AuditEvent, buildEvent } from "./event.js";
 import type { FileAuditLog } from "./file-log.js";
@@ -12,7 +12,8 @@ import type { AuditHub } from "./hub.js";
 /** One request as a facade hands it to the auditor; `operation` may be filled in while it is handled. */
 export interface AuditedRequest {
   readonly api: Api;
-  readonly caller: Caller;
+  /** Replaced by the identified caller once the facade knows it. */
+  caller: Caller;
   operation: string;
 }
 
@@ -104,20 +105,28 @@ function describe(err: unknown): { code: string; message: string } {
  * event is built from those, never from wire formats, so both APIs produce the same event). Internal
  * callers (quota key-spec lookups, lifecycle jobs) use the bare service and record nothing.
  */
-export function auditedService(service: KmsService): KmsService {
-  const wrapped = Object.create(service) as Record<string, unknown>;
-  for (const [name, fn] of Object.entries(service)) {
-    if (typeof fn !== "function") continue;
-    const call = fn as (...args: unknown[]) => Promise<unknown>;
-    // Every argument is passed on (a caller may follow the request); the first is the domain request.
-    wrapped[name] = async (...args: unknown[]) => {
-      const scope = auditScope.getStore();
-      if (!scope || scope.request !== undefined) return call(...args);
-      scope.request = args[0];
-      const res = await call(...args);
-      scope.response = res;
-      return res;
-    };
-  }
-  return wrapped as unknown as KmsService;
+export function auditedService(service: CallerScopedService): CallerScopedService {
+  return {
+    // A proxy per request: only the one method the facade calls gets wrapped.
+    as: (caller) =>
+      new Proxy(service.as(caller), {
+        get(target, prop, receiver) {
+          const value: unknown = Reflect.get(target, prop, receiver);
+          if (typeof value !== "function" || prop === "as") return value;
+          return recording(value as (...args: unknown[]) => Promise<unknown>);
+        },
+      }),
+  };
+}
+
+function recording(call: (...args: unknown[]) => Promise<unknown>): (...args: unknown[]) => Promise<unknown> {
+  // Every argument is passed on; the first is the domain request.
+  return async (...args: unknown[]) => {
+    const scope = auditScope.getStore();
+    if (!scope || scope.request !== undefined) return call(...args);
+    scope.request = args[0];
+    const res = await call(...args);
+    scope.response = res;
+    return res;
+  };
 }

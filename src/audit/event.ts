@@ -38,7 +38,7 @@ export interface AuditEvent {
 export type Api = "grpc" | "aws" | "internal";
 
 /** Operations that change nothing (CloudTrail's readOnly): everything but these verbs. */
-const MUTATING = /^(Create|Update|Delete|Enable|Disable|Schedule|Cancel|Tag|Untag|Rotate|Import|Connect|Disconnect)/;
+const MUTATING = /^(Create|Update|Delete|Enable|Disable|Schedule|Cancel|Tag|Untag|Rotate|Import|Connect|Disconnect|Put|Retire|Revoke)/;
 const MAX_ERROR_MESSAGE = 1024;
 
 export interface Outcome {

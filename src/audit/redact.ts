@@ -94,6 +94,26 @@ export const AUDIT_FIELDS: Readonly<Record<string, OperationSpec>> = {
   GetParametersForImport: { request: { keyId: true, wrappingAlgorithm: true, wrappingKeySpec: true }, response: { keyId: true, parametersValidTo: true } },
   ImportKeyMaterial: { request: { keyId: true, expirationModel: true, validTo: true }, response: {} },
   DeleteImportedKeyMaterial: { request: KEY, response: {} },
+  PutKeyPolicy: { request: { keyId: true, policyName: true, policy: true, bypassPolicyLockoutSafetyCheck: true }, response: {} },
+  GetKeyPolicy: { request: { keyId: true, policyName: true }, response: {} },
+  ListKeyPolicies: { request: { keyId: true, limit: true }, response: LIST_OUT },
+  // Never the grant token (a bearer credential): only the grant's id.
+  CreateGrant: {
+    request: {
+      keyId: true,
+      granteePrincipal: true,
+      retiringPrincipal: true,
+      operations: true,
+      constraints: { encryptionContextSubset: true, encryptionContextEquals: true },
+      name: true,
+      dryRun: true,
+    },
+    response: { grantId: true },
+  },
+  ListGrants: { request: { keyId: true, grantId: true, granteePrincipal: true, limit: true }, response: LIST_OUT },
+  ListRetirableGrants: { request: { retiringPrincipal: true, limit: true }, response: LIST_OUT },
+  RetireGrant: { request: { keyId: true, grantId: true, dryRun: true }, response: {} },
+  RevokeGrant: { request: { keyId: true, grantId: true, dryRun: true }, response: {} },
   WatchAuditEvents: { request: { eventNames: true, keyIds: true }, response: {} },
   // What the daemon does on its own (internal-events.ts).
   DeleteKey: { request: KEY, response: {} },

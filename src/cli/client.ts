@@ -1,11 +1,23 @@
+import { readFileSync } from "node:fs";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { KeyManagementServiceClient } from "../gen/p11kms/v1/kms.js";
 import { GRPC_ERROR_TYPE_KEY } from "../api/error-table.js";
 
 export type KmsClient = KeyManagementServiceClient;
 
-export function connect(endpoint: string): KmsClient {
-  return new KeyManagementServiceClient(endpoint, credentials.createInsecure());
+/** mTLS client material (file paths): the CA that issued the daemon's certificate, and this client's certificate and key. */
+export interface ClientTls {
+  readonly caBundle?: string | undefined;
+  readonly clientCert?: string | undefined;
+  readonly clientKey?: string | undefined;
+}
+
+/** A client for the daemon: plaintext, or TLS (with a client certificate for mTLS) when any TLS file is given. */
+export function connect(endpoint: string, tls: ClientTls = {}): KmsClient {
+  if (!tls.caBundle && !tls.clientCert && !tls.clientKey) return new KeyManagementServiceClient(endpoint, credentials.createInsecure());
+  if (!tls.clientCert !== !tls.clientKey) throw new Error("--client-cert and --client-key go together");
+  const read = (p: string | undefined) => (p ? readFileSync(p) : null);
+  return new KeyManagementServiceClient(endpoint, credentials.createSsl(read(tls.caBundle), read(tls.clientKey), read(tls.clientCert)));
 }
 
 type UnaryMethod<Req, Res> = (

@@ -1,8 +1,10 @@
+import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { ServiceError } from "@grpc/grpc-js";
 import { collect, parseBlob, parseContext, parseIntArg, parseTag, type CliTag } from "./args.js";
 import { registerAsymmetricCommands } from "./asymmetric-commands.js";
 import { registerAuditCommands } from "./audit-commands.js";
+import { registerAuthzCommands } from "./authz-commands.js";
 import { call, connect, errorType, type KmsClient } from "./client.js";
 import { registerEnvelopeCommands } from "./envelope-commands.js";
 import { registerImportCommands } from "./import-commands.js";
@@ -20,6 +22,9 @@ const program = new Command("p11kms")
   .addOption(new Option("--output <format>", "output format").choices(["json", "text"]).default("json"))
   .option("--query <jmespath>", "JMESPath expression applied to the output (as the AWS CLI)")
   .addOption(new Option("--cli-read-timeout <seconds>", "deadline of each call").argParser(parseIntArg).default(30))
+  .addOption(new Option("--ca-bundle <file>", "PEM CA certificate(s) to verify the daemon's TLS certificate (gRPC over mTLS)").env("P11KMS_CA_BUNDLE"))
+  .addOption(new Option("--client-cert <file>", "PEM client certificate for mTLS").env("P11KMS_CLIENT_CERT"))
+  .addOption(new Option("--client-key <file>", "PEM private key of --client-cert").env("P11KMS_CLIENT_KEY"))
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(str) });
 
@@ -48,8 +53,8 @@ program
 function kms<O>(name: string, description: string, build: (cmd: Command) => Command, run: (c: KmsClient, o: O, timeout: number) => Promise<unknown>): void {
   const cmd = build(program.command(name).description(description));
   cmd.action(async (o: O) => {
-    const g = program.opts<{ endpoint: string; output: string; query?: string; cliReadTimeout: number }>();
-    const client = connect(g.endpoint);
+    const g = program.opts<{ endpoint: string; output: string; query?: string; cliReadTimeout: number; caBundle?: string; clientCert?: string; clientKey?: string }>();
+    const client = connect(g.endpoint, g);
     try {
       print(await run(client, o, g.cliReadTimeout * 1000), g);
     } catch (err) {
@@ -66,7 +71,7 @@ function kms<O>(name: string, description: string, build: (cmd: Command) => Comm
 const contextOption = (flag = "--encryption-context") => new Option(`${flag} <context>`, "k=v,k2=v2 or JSON").argParser(parseContext);
 const grantOption = () => new Option("--grant-tokens <token>", "grant token (repeatable)").argParser(collect);
 
-kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string; tags?: CliTag[]; customKeyStoreId?: string }>(
+kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string; tags?: CliTag[]; customKeyStoreId?: string; policy?: string; bypassPolicyLockoutSafetyCheck?: boolean }>(
   "create-key",
   "create a KMS key in the HSM",
   (c) =>
@@ -76,9 +81,11 @@ kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string
       .option("--key-usage <usage>", "ENCRYPT_DECRYPT, SIGN_VERIFY or GENERATE_VERIFY_MAC")
       .option("--origin <origin>", "AWS_KMS, or EXTERNAL for imported material (docs/byok.md)")
       .option("--custom-key-store-id <id>", "key store (configured keyStores[].id); default: defaultKeyStore")
-      .addOption(new Option("--tags <tag>", "TagKey=k,TagValue=v (repeatable) or JSON list").argParser(parseTag)),
+      .addOption(new Option("--tags <tag>", "TagKey=k,TagValue=v (repeatable) or JSON list").argParser(parseTag))
+      .addOption(new Option("--policy <policy>", "key policy: JSON text or file://<path> (docs/authorization.md)").argParser((v) => (v.startsWith("file://") ? readFileSync(v.slice(7), "utf8") : v)))
+      .option("--bypass-policy-lockout-safety-check", "accept a policy that would lock you out of PutKeyPolicy"),
   async (c, o, t) => {
-    const res = await call(c, c.createKey, { description: o.description ?? "", keySpec: o.keySpec ?? "", keyUsage: o.keyUsage ?? "", origin: o.origin ?? "", customerMasterKeySpec: "", tags: o.tags ?? [], multiRegion: false, customKeyStoreId: o.customKeyStoreId ?? "" }, t);
+    const res = await call(c, c.createKey, { description: o.description ?? "", keySpec: o.keySpec ?? "", keyUsage: o.keyUsage ?? "", origin: o.origin ?? "", customerMasterKeySpec: "", tags: o.tags ?? [], multiRegion: false, customKeyStoreId: o.customKeyStoreId ?? "", policy: o.policy ?? "", bypassPolicyLockoutSafetyCheck: !!o.bypassPolicyLockoutSafetyCheck }, t);
     return { KeyMetadata: awsKeyMetadata(res.keyMetadata) };
   },
 );
@@ -235,6 +242,7 @@ kms<{ numberOfBytes: number; customKeyStoreId?: string }>(
 registerAsymmetricCommands({ kms, grantOption, contextOption, toMap });
 registerLifecycleCommands({ kms });
 registerImportCommands({ kms });
+registerAuthzCommands({ kms, grantOption });
 
 function toMap(ctx: Record<string, string> | undefined): Map<string, string> {
   return new Map(Object.entries(ctx ?? {}));

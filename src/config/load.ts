@@ -65,6 +65,15 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
         keyFile: resolvePath(baseDir, config.aws.tls.keyFile),
       },
     },
+    grpc: {
+      ...config.grpc,
+      tls: config.grpc.tls && {
+        ...config.grpc.tls,
+        certFile: resolvePath(baseDir, config.grpc.tls.certFile),
+        keyFile: resolvePath(baseDir, config.grpc.tls.keyFile),
+        clientCaFile: resolvePath(baseDir, config.grpc.tls.clientCaFile),
+      },
+    },
   };
 }
 

@@ -25,6 +25,9 @@ const keyStore = z
   })
   .strict();
 
+/** An ARN-like principal string (an ARN, or any URI a client certificate carries). */
+const principal = z.string().regex(/^[a-z][a-z0-9+.-]*:\S{1,2040}$/, "an ARN-like principal, e.g. arn:aws:iam::111122223333:user/alice");
+
 const rate = z.number().positive().max(1_000_000);
 
 /**
@@ -97,8 +100,24 @@ export const configSchema = z
     grpc: z
       .object({
         listen: hostPort.default("127.0.0.1:50051"),
-        /** Plaintext gRPC. Only allowed on loopback addresses (TLS comes with principals and policies). */
+        /** Plaintext gRPC. Only allowed on loopback addresses; set false and configure `tls` for mTLS. */
         insecure: z.boolean().default(true),
+        /** The principal of plaintext (insecure) gRPC callers; default: authorization.administrator. */
+        insecurePrincipal: principal.optional(),
+        /** mTLS: server certificate, the CA that issues client certificates, and how a principal is read from them. */
+        tls: z
+          .object({
+            certFile: z.string().min(1),
+            keyFile: z.string().min(1),
+            clientCaFile: z.string().min(1),
+            /**
+             * "uri-san": the first URI subject alternative name, used verbatim (e.g. an ARN);
+             * "subject-cn": the subject CN, as `arn:aws:iam::<accountId>:user/<CN>`.
+             */
+            principalFrom: z.enum(["uri-san", "subject-cn"]).default("uri-san"),
+          })
+          .strict()
+          .optional(),
         maxMessageBytes: z.number().int().min(16 * 1024).max(64 * 1024 * 1024).default(1024 * 1024),
       })
       .strict()
@@ -147,6 +166,16 @@ export const configSchema = z
       })
       .strict()
       .default({ checkIntervalSeconds: 60 }),
+    /** Principals (docs/authorization.md). */
+    authorization: z
+      .object({
+        /** The "account root": named in default key policies, allowed account-level operations. Default arn:aws:iam::<accountId>:root. */
+        administrator: principal.optional(),
+        /** More principals allowed the account-level operations (CreateKey, ListKeys, ListAliases, GenerateRandom, key stores). */
+        accountPrincipals: z.array(principal).default([]),
+      })
+      .strict()
+      .default({ accountPrincipals: [] }),
     quotas: quotas.default({ enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 }),
     audit: audit.default({
       enabled: true,
@@ -171,8 +200,11 @@ export const configSchema = z
         ctx.addIssue({ code: "custom", path: ["defaultKeyStore"], message: `no key store has id '${c.defaultKeyStore}'` });
       }
       const grpc = c.grpc as Partial<Config["grpc"]> | undefined;
-      if (grpc?.insecure === false) {
-        ctx.addIssue({ code: "custom", path: ["grpc", "insecure"], message: "TLS for gRPC is not available in this release: set insecure: true and listen on loopback" });
+      if (grpc?.insecure === false && !grpc.tls) {
+        ctx.addIssue({ code: "custom", path: ["grpc", "tls"], message: "insecure: false needs tls.certFile, tls.keyFile and tls.clientCaFile (mTLS)" });
+      }
+      if (grpc?.tls && grpc.insecure !== false) {
+        ctx.addIssue({ code: "custom", path: ["grpc", "insecure"], message: "set insecure: false when tls is configured" });
       }
       const aws = c.aws as Partial<Config["aws"]> | undefined;
       if (aws?.tls && aws.insecure !== false) {

@@ -1,4 +1,4 @@
-import { type ServiceDeps, loadKey } from "./deps.js";
+import { type ServiceDeps, authorizeAccount, authorizeKey, authorizedKey, loadKey } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
 import { aliasArn, parseKeyId } from "./key-ids.js";
 import { assertStateAllows } from "./key-states.js";
@@ -40,7 +40,7 @@ export function validateAliasName(input: string | undefined): string {
 /** CreateAlias: a new name for a key (key id or key ARN); AlreadyExistsException when the name is taken. */
 export async function createAlias(deps: ServiceDeps, req: { aliasName?: string | undefined; targetKeyId?: string | undefined }): Promise<void> {
   const aliasName = validateAliasName(req.aliasName);
-  const key = await loadKey(deps, parseKeyId(deps.partition, req.targetKeyId, "TargetKeyId"));
+  const key = await authorizedKey(deps, parseKeyId(deps.partition, req.targetKeyId, "TargetKeyId"), "CreateAlias");
   assertStateAllows(key, "CreateAlias");
   const now = deps.clock.now();
   const outcome = await deps.metadata.insertAlias({ aliasName, targetKeyId: key.keyId, creationDate: now, lastUpdatedDate: now }, MAX_ALIASES_PER_KEY);
@@ -55,11 +55,13 @@ export async function createAlias(deps: ServiceDeps, req: { aliasName?: string |
 export async function updateAlias(deps: ServiceDeps, req: { aliasName?: string | undefined; targetKeyId?: string | undefined }): Promise<void> {
   const aliasName = requireString("AliasName", req.aliasName, 1, 256);
   if (!NAME_CHARS.test(aliasName)) throw validation("AliasName may contain only letters, digits, '/', '_' and '-'.");
-  const key = await loadKey(deps, parseKeyId(deps.partition, req.targetKeyId, "TargetKeyId"));
+  const key = await authorizedKey(deps, parseKeyId(deps.partition, req.targetKeyId, "TargetKeyId"), "UpdateAlias");
   assertStateAllows(key, "UpdateAlias");
   const current = await deps.metadata.getAlias(aliasName);
   if (!current) throw new KmsError("NotFoundException", `Alias ${aliasArn(deps.partition, aliasName)} is not found.`);
   const previous = await deps.metadata.getKey(current.targetKeyId);
+  // As AWS: kms:UpdateAlias is needed on the key the alias points at now as well as on the new target.
+  if (previous) await authorizeKey(deps, previous, "UpdateAlias");
   if (previous && (keyType(previous) !== keyType(key) || previous.keyUsage !== key.keyUsage)) {
     throw validation(
       `Alias ${aliasName} points at a ${keyType(previous)} ${previous.keyUsage} key; the new target must be the same type and usage.`,
@@ -74,6 +76,9 @@ export async function updateAlias(deps: ServiceDeps, req: { aliasName?: string |
 export async function deleteAlias(deps: ServiceDeps, req: { aliasName?: string | undefined }): Promise<void> {
   const aliasName = requireString("AliasName", req.aliasName, 1, 256);
   if (!NAME_CHARS.test(aliasName)) throw validation("AliasName may contain only letters, digits, '/', '_' and '-'.");
+  const alias = await deps.metadata.getAlias(aliasName);
+  const target = alias ? await deps.metadata.getKey(alias.targetKeyId) : undefined;
+  if (target) await authorizeKey(deps, target, "DeleteAlias");
   if (!(await deps.metadata.deleteAlias(aliasName))) {
     throw new KmsError("NotFoundException", `Alias ${aliasArn(deps.partition, aliasName)} is not found.`);
   }
@@ -85,6 +90,7 @@ export async function listAliases(
   req: { keyId?: string | undefined; limit?: number | undefined; marker?: string | undefined },
 ): Promise<{ aliases: AliasListEntry[]; truncated: boolean; nextMarker?: string | undefined }> {
   const limit = optionalInt("Limit", req.limit, 1, 100) ?? 50;
+  authorizeAccount(deps, "ListAliases");
   const keyId = req.keyId ? (await loadKey(deps, parseKeyId(deps.partition, req.keyId))).keyId : undefined;
   const after = req.marker ? decodeMarker("a1", req.marker) : undefined;
   const rows = await deps.metadata.listAliases({ keyId, afterName: after, limit: limit + 1 });

@@ -1,6 +1,6 @@
 import { noteBackingKey } from "./audit-scope.js";
 import { createHash } from "node:crypto";
-import { type ServiceDeps, checkUsable, loadKey, storeOf } from "./deps.js";
+import { type ServiceDeps, authorizedKey, checkUsable, storeOf } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
 import { assertSigningAlgorithm, encryptionAlgorithmsFor, signingAlgorithmsFor } from "./rules.js";
@@ -38,7 +38,7 @@ export async function getPublicKey(
 ): Promise<GetPublicKeyResult> {
   const keyId = parseKeyId(deps.partition, req.keyId, "KeyId", { aliases: true });
   validateGrantTokens(req.grantTokens);
-  const key = await loadKey(deps, keyId);
+  const key = await authorizedKey(deps, keyId, "GetPublicKey", { grantTokens: req.grantTokens });
   checkUsable(deps, key, undefined, "GetPublicKey");
   if (!isAsymmetricSpec(key.keySpec)) {
     throw new KmsError("UnsupportedOperationException", `Key ${key.keyId} (${key.keySpec}) has no public key.`);
@@ -105,7 +105,7 @@ async function prepare(
   const algorithm = optionalEnum("SigningAlgorithm", req.signingAlgorithm, SIGNING_ALGORITHMS);
   if (!algorithm) throw validation("SigningAlgorithm is required.");
   validateGrantTokens(req.grantTokens);
-  const key = await loadKey(deps, keyId);
+  const key = await authorizedKey(deps, keyId, operation, { grantTokens: req.grantTokens, algorithm: { kind: "SigningAlgorithm", value: algorithm } });
   checkUsable(deps, key, "SIGN_VERIFY", operation);
   assertSigningAlgorithm(key, algorithm);
   return { key, algorithm, input: signingInput(algorithm, messageType, message) };

@@ -1,8 +1,9 @@
-import { type ServiceDeps, checkUsable, loadKey, storeOf } from "./deps.js";
+import { type ServiceDeps, authorizeAccount, authorizedKey, checkUsable, loadKey, storeOf } from "./deps.js";
 import { validateEncryptionContext } from "./encryption-context.js";
 import { validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
 import { connectedStore } from "./key-store-operations.js";
+import type { AuthzContext } from "./authz/authorizer.js";
 import { assertAlgorithm } from "./rules.js";
 import { decryptWith, encryptWith } from "./rsa-encryption.js";
 import { seal } from "./sealing.js";
@@ -42,7 +43,7 @@ export async function encrypt(deps: ServiceDeps, req: EncryptRequest): Promise<E
   const context = checkContext(req.encryptionContext);
   const requested = optionalEnum("EncryptionAlgorithm", req.encryptionAlgorithm, ENCRYPTION_ALGORITHMS);
   validateGrantTokens(req.grantTokens);
-  const key = await usableKey(deps, keyId, "Encrypt");
+  const key = await usableKey(deps, keyId, "Encrypt", { encryptionContext: context, grantTokens: req.grantTokens, algorithm: encAlg(requested) });
   const algorithm = assertAlgorithm(key, requested);
   dryRunStop(req);
   const ciphertextBlob = await encryptWith(deps, key, algorithm, plaintext, context);
@@ -69,7 +70,7 @@ export async function decrypt(deps: ServiceDeps, req: DecryptRequest): Promise<D
   validateGrantTokens(req.grantTokens);
   // A KeyId that names no key is NotFoundException, as AWS.
   const named = expected ? await loadKey(deps, expected) : undefined;
-  const { key, plaintext, algorithm } = await decryptWith(deps, blob, context, named, requested);
+  const { key, plaintext, algorithm } = await decryptWith(deps, blob, context, named, requested, "KeyId", req.grantTokens);
   if (req.dryRun) {
     plaintext.fill(0);
     dryRunStop(req);
@@ -111,13 +112,13 @@ export async function reEncrypt(deps: ServiceDeps, req: ReEncryptRequest): Promi
   );
   validateGrantTokens(req.grantTokens);
   const named = sourceExpected ? await loadKey(deps, sourceExpected) : undefined;
-  const dest = await usableKey(deps, destId, "ReEncrypt");
+  const dest = await usableKey(deps, destId, "ReEncrypt", { encryptionContext: destContext, grantTokens: req.grantTokens, algorithm: encAlg(dstAlg) }, "ReEncryptTo");
   const destinationEncryptionAlgorithm = assertAlgorithm(dest, dstAlg);
   const {
     key: source,
     plaintext,
     algorithm: sourceEncryptionAlgorithm,
-  } = await decryptWith(deps, blob, sourceContext, named, srcAlg, "SourceKeyId");
+  } = await decryptWith(deps, blob, sourceContext, named, srcAlg, "SourceKeyId", req.grantTokens);
   try {
     dryRunStop(req);
     const ciphertextBlob = await encryptWith(deps, dest, destinationEncryptionAlgorithm, plaintext, destContext);
@@ -146,7 +147,11 @@ export interface GenerateDataKeyResult {
 }
 
 /** GenerateDataKey: the data key comes from the device RNG and is sealed under the KMS key. */
-export async function generateDataKey(deps: ServiceDeps, req: GenerateDataKeyRequest): Promise<GenerateDataKeyResult> {
+export async function generateDataKey(
+  deps: ServiceDeps,
+  req: GenerateDataKeyRequest,
+  operation = "GenerateDataKey",
+): Promise<GenerateDataKeyResult> {
   const keyId = parseKeyId(deps.partition, req.keyId, "KeyId", ALIASES);
   const context = checkContext(req.encryptionContext);
   const spec = optionalEnum("KeySpec", req.keySpec, DATA_KEY_SPECS);
@@ -155,7 +160,7 @@ export async function generateDataKey(deps: ServiceDeps, req: GenerateDataKeyReq
     throw validation("Specify exactly one of KeySpec or NumberOfBytes.");
   }
   validateGrantTokens(req.grantTokens);
-  const key = await usableKey(deps, keyId, "GenerateDataKey");
+  const key = await usableKey(deps, keyId, "GenerateDataKey", { encryptionContext: context, grantTokens: req.grantTokens, algorithm: encAlg(undefined) }, operation);
   assertAlgorithm(key, "SYMMETRIC_DEFAULT");
   dryRunStop(req);
   const length = count ?? (spec === "AES_128" ? 16 : 32);
@@ -169,7 +174,7 @@ export async function generateDataKeyWithoutPlaintext(
   deps: ServiceDeps,
   req: GenerateDataKeyRequest,
 ): Promise<Omit<GenerateDataKeyResult, "plaintext">> {
-  const { plaintext, ...rest } = await generateDataKey(deps, req);
+  const { plaintext, ...rest } = await generateDataKey(deps, req, "GenerateDataKeyWithoutPlaintext");
   plaintext.fill(0);
   return rest;
 }
@@ -180,14 +185,21 @@ export async function generateRandom(
 ): Promise<{ plaintext: Buffer }> {
   const count = optionalInt("NumberOfBytes", req.numberOfBytes, 1, 1024);
   if (count === undefined) throw validation("NumberOfBytes is required.");
+  authorizeAccount(deps, "GenerateRandom");
   return { plaintext: await connectedStore(deps, req.customKeyStoreId || undefined).generateRandom(count) };
+}
+
+/** kms:EncryptionAlgorithm of a request: the one it names, else SYMMETRIC_DEFAULT (as AWS). */
+function encAlg(requested: string | undefined): AuthzContext["algorithm"] {
+  return { kind: "EncryptionAlgorithm", value: requested ?? "SYMMETRIC_DEFAULT" };
 }
 
 /** Where AWS accepts a key id, key ARN, alias name or alias ARN. */
 const ALIASES = { aliases: true };
 
-async function usableKey(deps: ServiceDeps, keyId: string, operation: string): Promise<KeyRecord> {
-  const key = await loadKey(deps, keyId);
+/** Loads the key, authorizes `action` (the operation unless a grant/policy action differs, e.g. ReEncryptTo), checks usability. */
+async function usableKey(deps: ServiceDeps, keyId: string, operation: string, ctx: AuthzContext, action = operation): Promise<KeyRecord> {
+  const key = await authorizedKey(deps, keyId, action, ctx);
   checkUsable(deps, key, "ENCRYPT_DECRYPT", operation);
   return key;
 }

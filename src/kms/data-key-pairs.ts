@@ -1,5 +1,5 @@
 import { validateEncryptionContext } from "./encryption-context.js";
-import { type ServiceDeps, checkUsable, loadKey, storeOf } from "./deps.js";
+import { type ServiceDeps, authorizedKey, checkUsable, storeOf } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
 import { assertAlgorithm } from "./rules.js";
@@ -28,14 +28,18 @@ export interface GenerateDataKeyPairResult {
  * GenerateDataKeyPair: the device generates the pair; the private key (PKCS#8 DER) is sealed under the
  * named symmetric KMS key, so Decrypt with that key returns it; the public key is DER SPKI.
  */
-export async function generateDataKeyPair(deps: ServiceDeps, req: GenerateDataKeyPairRequest): Promise<GenerateDataKeyPairResult> {
+export async function generateDataKeyPair(
+  deps: ServiceDeps,
+  req: GenerateDataKeyPairRequest,
+  operation = "GenerateDataKeyPair",
+): Promise<GenerateDataKeyPairResult> {
   const keyId = parseKeyId(deps.partition, req.keyId, "KeyId", { aliases: true });
   const spec = optionalEnum("KeyPairSpec", req.keyPairSpec, DATA_KEY_PAIR_SPECS);
   if (!spec) throw validation("KeyPairSpec is required.");
   const context = req.encryptionContext ?? {};
   validateEncryptionContext(context);
   validateGrantTokens(req.grantTokens);
-  const key = await loadKey(deps, keyId);
+  const key = await authorizedKey(deps, keyId, operation, { encryptionContext: context, grantTokens: req.grantTokens });
   checkUsable(deps, key, "ENCRYPT_DECRYPT", "GenerateDataKeyPair");
   assertAlgorithm(key, "SYMMETRIC_DEFAULT"); // the private key is sealed with a symmetric KMS key only
   const store = storeOf(deps, key);
@@ -58,7 +62,7 @@ export async function generateDataKeyPairWithoutPlaintext(
   deps: ServiceDeps,
   req: GenerateDataKeyPairRequest,
 ): Promise<Omit<GenerateDataKeyPairResult, "privateKeyPlaintext">> {
-  const { privateKeyPlaintext, ...rest } = await generateDataKeyPair(deps, req);
+  const { privateKeyPlaintext, ...rest } = await generateDataKeyPair(deps, req, "GenerateDataKeyPairWithoutPlaintext");
   privateKeyPlaintext.fill(0);
   return rest;
 }

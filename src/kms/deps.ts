@@ -1,6 +1,8 @@
+import type { AccessConfig, Authorizer, AuthzContext, AuthzOutcome } from "./authz/authorizer.js";
+import type { Caller } from "./caller.js";
 import { noteKey } from "./audit-scope.js";
 import { KmsError } from "./errors.js";
-import { isAliasName, type Partition } from "./key-ids.js";
+import { isAliasName, keyArn, type Partition } from "./key-ids.js";
 import type { KeyStoreConnections } from "./key-store-connections.js";
 import type { Clock, KeyStore, MetadataStore } from "./ports.js";
 import { assertUsable } from "./rules.js";
@@ -43,6 +45,37 @@ export interface ServiceDeps {
   readonly events?: LifecycleEvents | undefined;
   /** Connection management of the configured key stores (absent in tests that build bare deps). */
   readonly connections?: KeyStoreConnections | undefined;
+  /** The administrator and account-level principals; absent: the account root `arn:aws:iam::<account>:root`. */
+  readonly access?: AccessConfig | undefined;
+  /** Who the current request is from; set by KmsService for each bound view (absent → every check refuses). */
+  readonly caller?: Caller | undefined;
+  /** Key policy and grant evaluation; set by KmsService. */
+  readonly authz?: Authorizer | undefined;
+}
+
+/** The request's caller and the authorizer; a deps object without them cannot authorize anything. */
+export function requestAccess(deps: ServiceDeps): { caller: Caller; authz: Authorizer } {
+  if (!deps.caller || !deps.authz) throw new KmsError("AccessDeniedException", "The request has no authenticated caller.");
+  return { caller: deps.caller, authz: deps.authz };
+}
+
+/** Authorizes `operation` (an AWS operation name, e.g. "Encrypt") on a loaded key against its policy and grants. */
+export async function authorizeKey(deps: ServiceDeps, key: KeyRecord, operation: string, ctx?: AuthzContext): Promise<AuthzOutcome> {
+  const { caller, authz } = requestAccess(deps);
+  return authz.authorize(caller, key, keyArn(deps.partition, key.keyId), operation, ctx);
+}
+
+/** Loads a key (by id or alias) and authorizes `operation` on it; kms:RequestAlias is set when named by alias. */
+export async function authorizedKey(deps: ServiceDeps, keyIdOrAlias: string, operation: string, ctx: AuthzContext = {}): Promise<KeyRecord> {
+  const key = await loadKey(deps, keyIdOrAlias);
+  await authorizeKey(deps, key, operation, isAliasName(keyIdOrAlias) ? { ...ctx, requestAlias: keyIdOrAlias } : ctx);
+  return key;
+}
+
+/** Account-level operations (CreateKey, ListKeys, ...): no key policy applies (docs/authorization.md). */
+export function authorizeAccount(deps: ServiceDeps, operation: string): void {
+  const { caller, authz } = requestAccess(deps);
+  authz.authorizeAccount(caller, operation, `arn:aws:kms:${deps.partition.region}:${deps.partition.accountId}:*`);
 }
 
 /**

@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { type ServiceDeps, loadKey } from "./deps.js";
+import { type ServiceDeps, requestAccess, authorizeAccount, authorizedKey } from "./deps.js";
+import { defaultPolicy, type ParsedPolicy, parsePolicy } from "./authz/policy.js";
+import { administratorOf, checkNewPolicy } from "./policy-operations.js";
 import { KmsError, validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
 import { connectedStore } from "./key-store-operations.js";
@@ -28,6 +30,9 @@ export interface CreateKeyRequest {
   tags?: readonly Tag[] | undefined;
   /** The key store (configured `keyStores[].id`) to create the key in; the default store when absent. */
   customKeyStoreId?: string | undefined;
+  /** The key policy (JSON); the default policy (full access for the administrator) when absent. */
+  policy?: string | undefined;
+  bypassPolicyLockoutSafetyCheck?: boolean | undefined;
 }
 
 /**
@@ -62,13 +67,25 @@ export async function createKey(deps: ServiceDeps, req: CreateKeyRequest): Promi
     throw new KmsError("UnsupportedOperationException", "KeyUsage KEY_AGREEMENT is not supported by this service yet.");
   }
 
+  authorizeAccount(deps, "CreateKey");
+  const keyId = randomUUID();
+  // Validated (and lockout-checked) before anything is written: a bad policy creates no key.
+  let policyText: string;
+  let parsed: ParsedPolicy;
+  if (req.policy !== undefined && req.policy !== "") {
+    parsed = checkNewPolicy(deps, requestAccess(deps), keyId, req.policy, req.bypassPolicyLockoutSafetyCheck);
+    policyText = req.policy;
+  } else {
+    policyText = defaultPolicy(administratorOf(deps));
+    parsed = parsePolicy(policyText);
+  }
   const store = connectedStore(deps, req.customKeyStoreId);
   if (!store.capabilities.keySpecs.includes(keySpec)) {
     throw new KmsError("UnsupportedOperationException", `The key store '${store.id}' cannot create ${keySpec} keys (its device lacks the mechanisms).`);
   }
   const now = deps.clock.now();
   const record: KeyRecord = {
-    keyId: randomUUID(),
+    keyId,
     keyStoreId: store.id,
     description,
     keySpec,
@@ -79,7 +96,8 @@ export async function createKey(deps: ServiceDeps, req: CreateKeyRequest): Promi
     creationDate: now,
     currentVersion: 1,
   };
-  await deps.metadata.insertKey({ record, tags });
+  await deps.metadata.insertKey({ record, tags, policy: policyText });
+  deps.authz?.remember(record.keyId, parsed);
   if (origin === "EXTERNAL") return toMetadata(deps, record);
   try {
     const ref = { keyId: record.keyId, version: 1 };
@@ -101,7 +119,7 @@ export async function describeKey(
 ): Promise<KeyMetadata> {
   const keyId = parseKeyId(deps.partition, req.keyId, "KeyId", { aliases: true });
   validateGrantTokens(req.grantTokens);
-  const key = await loadKey(deps, keyId);
+  const key = await authorizedKey(deps, keyId, "DescribeKey", { grantTokens: req.grantTokens });
   const imported = key.origin === "EXTERNAL" ? await deps.metadata.getImport(key.keyId) : undefined;
   return { ...toMetadata(deps, key), expirationModel: imported?.expirationModel, validTo: imported?.validTo };
 }
@@ -118,6 +136,7 @@ export async function listKeys(
   req: { limit?: number | undefined; marker?: string | undefined },
 ): Promise<ListKeysResult> {
   const limit = optionalInt("Limit", req.limit, 1, 1000) ?? 100;
+  authorizeAccount(deps, "ListKeys");
   const after = req.marker ? decodeMarker(req.marker) : undefined;
   const rows = await deps.metadata.listKeys({ afterKeyId: after, limit: limit + 1 });
   const page = rows.slice(0, limit);

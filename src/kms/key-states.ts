@@ -51,6 +51,13 @@ export const MANAGEMENT_STATE_RULES = {
     Unavailable: "KMSInvalidStateException",
   },
   DeleteImportedKeyMaterial: { PendingDeletion: "KMSInvalidStateException", Unavailable: "KMSInvalidStateException" },
+  PutKeyPolicy: {},
+  GetKeyPolicy: {},
+  ListKeyPolicies: {},
+  CreateGrant: PENDING_DELETION,
+  ListGrants: {},
+  RetireGrant: {},
+  RevokeGrant: {},
 } as const satisfies Record<string, Partial<Record<KeyState, KmsErrorCode>>>;
 
 export type ManagementOperation = keyof typeof MANAGEMENT_STATE_RULES;

@@ -1,4 +1,4 @@
-import type { ServiceDeps } from "./deps.js";
+import { type ServiceDeps, authorizeAccount } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
 import type { KeyStoreConnections, KeyStoreStatus } from "./key-store-connections.js";
 import type { KeyStore } from "./ports.js";
@@ -14,6 +14,7 @@ export async function describeCustomKeyStores(
   req: { customKeyStoreId?: string | undefined; customKeyStoreName?: string | undefined; limit?: number | undefined; marker?: string | undefined },
 ): Promise<{ keyStores: KeyStoreStatus[]; truncated: boolean; nextMarker?: string | undefined }> {
   const limit = optionalInt("Limit", req.limit, 1, 1000) ?? 100;
+  authorizeAccount(deps, "DescribeCustomKeyStores");
   if (req.customKeyStoreId && req.customKeyStoreName) throw validation("Specify CustomKeyStoreId or CustomKeyStoreName, not both.");
   const wanted = req.customKeyStoreId || req.customKeyStoreName;
   const after = req.marker ? decodeMarker("s1", req.marker) : "";
@@ -26,11 +27,13 @@ export async function describeCustomKeyStores(
 
 /** ConnectCustomKeyStore: opens the token again (PIN read afresh); a failure shows as FAILED with its reason. */
 export async function connectCustomKeyStore(deps: ServiceDeps, req: { customKeyStoreId?: string | undefined }): Promise<void> {
+  authorizeAccount(deps, "ConnectCustomKeyStore");
   await connections(deps).connect(requireString("CustomKeyStoreId", req.customKeyStoreId, 1, 64));
 }
 
 /** DisconnectCustomKeyStore: its keys answer KMSInvalidStateException (state Unavailable) until connected. */
 export async function disconnectCustomKeyStore(deps: ServiceDeps, req: { customKeyStoreId?: string | undefined }): Promise<void> {
+  authorizeAccount(deps, "DisconnectCustomKeyStore");
   await connections(deps).disconnect(requireString("CustomKeyStoreId", req.customKeyStoreId, 1, 64));
 }
 

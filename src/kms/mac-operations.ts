@@ -1,5 +1,5 @@
 import { noteBackingKey } from "./audit-scope.js";
-import { type ServiceDeps, checkUsable, loadKey, storeOf } from "./deps.js";
+import { type ServiceDeps, authorizedKey, checkUsable, storeOf } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
 import { assertMacAlgorithm } from "./rules.js";
@@ -58,7 +58,7 @@ async function prepare(
   const algorithm = optionalEnum("MacAlgorithm", req.macAlgorithm, MAC_ALGORITHMS);
   if (!algorithm) throw validation("MacAlgorithm is required.");
   validateGrantTokens(req.grantTokens);
-  const key = await loadKey(deps, keyId);
+  const key = await authorizedKey(deps, keyId, operation, { grantTokens: req.grantTokens, algorithm: { kind: "MacAlgorithm", value: algorithm } });
   checkUsable(deps, key, "GENERATE_VERIFY_MAC", operation);
   assertMacAlgorithm(key, algorithm);
   return { key, algorithm, message };

@@ -18,6 +18,7 @@ import type {
   WrappingAlgorithm,
   WrappingKeySpec,
 } from "./types.js";
+import type { GrantRecord } from "./authz/grants.js";
 
 /** Where time comes from, so deadlines (deletion, rotation, expiry) are tested by moving a clock. */
 export interface Clock {
@@ -130,13 +131,15 @@ export interface KeyStore extends AsymmetricKeyOperations, MacKeyOperations, Key
 export interface NewKey {
   readonly record: KeyRecord;
   readonly tags: readonly Tag[];
+  /** The key policy document, stored with the key in the same transaction. */
+  readonly policy?: string | undefined;
 }
 
 /**
  * Durable key metadata. Every method is atomic on its own; implementations are async so that a networked
  * store (PostgreSQL) can fill the same interface as the embedded SQLite one.
  */
-export interface MetadataStore extends LifecycleMetadata, AliasMetadata, RotationMetadata, KeyStoreMetadata, ImportMetadata {
+export interface MetadataStore extends LifecycleMetadata, AliasMetadata, RotationMetadata, KeyStoreMetadata, ImportMetadata, AccessMetadata {
   /** Inserts the record (normally in state Creating), its first version and its tags, atomically. */
   insertKey(key: NewKey): Promise<void>;
   getKey(keyId: string): Promise<KeyRecord | undefined>;
@@ -236,4 +239,21 @@ export interface KeyStoreRecord {
 export interface KeyStoreMetadata {
   getKeyStores(): Promise<KeyStoreRecord[]>;
   putKeyStore(record: KeyStoreRecord): Promise<void>;
+}
+
+/** Key policies and grants (docs/authorization.md); each method is one transaction. */
+export interface AccessMetadata {
+  /** The key's policy document; undefined for keys created before policies existed (the default applies). */
+  getKeyPolicy(keyId: string): Promise<string | undefined>;
+  putKeyPolicy(keyId: string, policy: string): Promise<void>;
+  /** Inserts the grant unless the key has `maxPerKey` grants, or its grantee `maxPerGrantee` grants on the key. */
+  insertGrant(grant: GrantRecord, maxPerKey: number, maxPerGrantee: number): Promise<"ok" | "limit">;
+  getGrant(grantId: string): Promise<GrantRecord | undefined>;
+  deleteGrant(grantId: string): Promise<boolean>;
+  /** The grants of one grantee on one key (authorization's lookup). */
+  grantsFor(keyId: string, granteePrincipal: string): Promise<GrantRecord[]>;
+  /** A key's grants ordered by grant id, strictly after `afterGrantId`, optionally filtered. */
+  listGrants(opts: { keyId: string; grantId?: string | undefined; granteePrincipal?: string | undefined; afterGrantId?: string | undefined; limit: number }): Promise<GrantRecord[]>;
+  /** Grants (of keys not deleted) that `retiringPrincipal` may retire, ordered by grant id. */
+  listRetirableGrants(opts: { retiringPrincipal: string; afterGrantId?: string | undefined; limit: number }): Promise<GrantRecord[]>;
 }

@@ -75,5 +75,14 @@ export const DEFAULT_OPERATION_RATES: Readonly<Record<string, number>> = {
   GetParametersForImport: 5,
   ImportKeyMaterial: 5,
   DeleteImportedKeyMaterial: 5,
+  // AWS's default request quotas for key policies and grants.
+  CreateGrant: 50,
+  RetireGrant: 30,
+  RevokeGrant: 30,
+  ListGrants: 100,
+  ListRetirableGrants: 10,
+  GetKeyPolicy: 1000,
+  PutKeyPolicy: 5,
+  ListKeyPolicies: 100,
 };
 export const DEFAULT_MANAGEMENT_RATE = 5;

@@ -1,4 +1,4 @@
-import { type ServiceDeps, loadKey } from "./deps.js";
+import { type ServiceDeps, authorizedKey } from "./deps.js";
 import { KmsError } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
 import { assertStateAllows } from "./key-states.js";
@@ -89,7 +89,7 @@ export async function listKeyRotations(
   const limit = optionalInt("Limit", req.limit, 1, 1000) ?? 100;
   const after = req.marker ? Number(decodeMarker("r1", req.marker)) : 1;
   if (!Number.isInteger(after) || after < 1) throw new KmsError("InvalidMarkerException", "The Marker is not one this service returned.");
-  const key = await loadKey(deps, parseKeyId(deps.partition, req.keyId));
+  const key = await authorizedKey(deps, parseKeyId(deps.partition, req.keyId), "ListKeyRotations");
   assertStateAllows(key, "ListKeyRotations");
   assertRotatable(key, "ListKeyRotations");
   const rows = await deps.metadata.listVersions(key.keyId, { afterVersion: after, limit: limit + 1 });

@@ -1,5 +1,5 @@
 import { noteBackingKey } from "./audit-scope.js";
-import { type ServiceDeps, checkUsable, storeOf } from "./deps.js";
+import { type ServiceDeps, authorizeKey, checkUsable, storeOf } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
 import { assertAlgorithm } from "./rules.js";
 import { open, seal } from "./sealing.js";
@@ -59,17 +59,20 @@ export async function decryptWith(
   named: KeyRecord | undefined,
   requested: EncryptionAlgorithm | undefined,
   keyField = "KeyId",
+  grantTokens?: readonly string[] | undefined,
 ): Promise<Decrypted> {
   const operation = keyField === "SourceKeyId" ? "ReEncrypt" : "Decrypt";
+  const action = keyField === "SourceKeyId" ? "ReEncryptFrom" : "Decrypt";
   if (!isRsaAlgorithm(requested)) {
     if (named && named.keySpec !== "SYMMETRIC_DEFAULT") {
       checkUsable(deps, named, "ENCRYPT_DECRYPT", operation);
       assertAlgorithm(named, requested ?? "SYMMETRIC_DEFAULT");
     }
-    const { key, plaintext } = await open(deps, blob, context, named?.keyId, operation);
+    const { key, plaintext } = await open(deps, blob, context, named?.keyId, operation, { action, grantTokens, algorithm: "SYMMETRIC_DEFAULT" });
     return { key, plaintext, algorithm: "SYMMETRIC_DEFAULT" };
   }
   if (!named) throw validation(`${keyField} is required to decrypt with ${requested}.`);
+  await authorizeKey(deps, named, action, { grantTokens, algorithm: { kind: "EncryptionAlgorithm", value: requested ?? "SYMMETRIC_DEFAULT" } });
   checkUsable(deps, named, "ENCRYPT_DECRYPT", operation);
   const algorithm = assertAlgorithm(named, requested);
   noContext(context);

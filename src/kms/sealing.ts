@@ -1,6 +1,6 @@
 import { noteBackingKey } from "./audit-scope.js";
 import { encodeHeader, IV_BYTES, invalidCiphertext, parseBlob } from "./ciphertext.js";
-import { type ServiceDeps, checkUsable, effective, storeOf } from "./deps.js";
+import { type ServiceDeps, authorizeKey, checkUsable, effective, storeOf } from "./deps.js";
 import { encodeEncryptionContext } from "./encryption-context.js";
 import { KmsError } from "./errors.js";
 import type { EncryptionContext, KeyRecord } from "./types.js";
@@ -41,6 +41,7 @@ export async function open(
   context: EncryptionContext,
   expectedKeyId: string | undefined,
   operation = "Decrypt",
+  authz: { action: string; grantTokens?: readonly string[] | undefined; algorithm?: string } = { action: operation },
 ): Promise<Opened> {
   const parsed = parseBlob(blob);
   if (expectedKeyId !== undefined && parsed.keyId !== expectedKeyId) {
@@ -49,6 +50,12 @@ export async function open(
   const stored = await deps.metadata.getKey(parsed.keyId);
   if (!stored || stored.keyState === "Creating" || stored.deletedAt) throw invalidCiphertext();
   const key = effective(deps, stored);
+  // The key the ciphertext names is authorized before anything is decrypted (as AWS: Decrypt on that key).
+  await authorizeKey(deps, key, authz.action, {
+    encryptionContext: context,
+    grantTokens: authz.grantTokens,
+    algorithm: authz.algorithm ? { kind: "EncryptionAlgorithm", value: authz.algorithm } : undefined,
+  });
   checkUsable(deps, key, "ENCRYPT_DECRYPT", operation);
   if (key.keySpec !== "SYMMETRIC_DEFAULT" || parsed.version < 1 || parsed.version > key.currentVersion) {
     throw invalidCiphertext();

@@ -1,12 +1,16 @@
 import * as aliases from "./alias-operations.js";
 import * as asym from "./asymmetric-operations.js";
+import { Authorizer } from "./authz/authorizer.js";
+import type { Caller } from "./caller.js";
 import * as crypto from "./crypto-operations.js";
 import * as pairs from "./data-key-pairs.js";
 import type { ServiceDeps } from "./deps.js";
+import * as grants from "./grant-operations.js";
 import * as imports from "./import-operations.js";
 import * as keys from "./key-operations.js";
 import * as stores from "./key-store-operations.js";
 import * as mac from "./mac-operations.js";
+import * as policies from "./policy-operations.js";
 import * as rotation from "./rotation-operations.js";
 import * as states from "./state-operations.js";
 import * as tags from "./tag-operations.js";
@@ -14,11 +18,34 @@ import * as tags from "./tag-operations.js";
 type Req<F extends (deps: ServiceDeps, req: never) => unknown> = Parameters<F>[1];
 
 /**
- * The service layer: one method per KMS operation, shared by every API facade. Methods take and return
- * plain domain objects and throw only KmsError (anything else is a bug the facades report as internal).
+ * What a facade holds: it can only reach the operations through {@link KmsService.as}, so no request can
+ * run without the caller it came from.
  */
-export class KmsService {
-  constructor(readonly deps: ServiceDeps) {}
+export interface CallerScopedService {
+  as(caller: Caller): KmsService;
+}
+
+/**
+ * The service layer: one method per KMS operation, shared by every API facade, bound to one caller (every
+ * operation that touches a key authorizes against its policy and grants; account-level ones against the
+ * configured administrators). Methods take and return plain domain objects and throw only KmsError.
+ */
+export class KmsService implements CallerScopedService {
+  readonly deps: ServiceDeps;
+
+  /**
+   * `caller` is required: the daemon builds its root service with INTERNAL_CALLER (lifecycle lookups) and
+   * hands facades only the {@link CallerScopedService} view; tests pass INTERNAL_CALLER explicitly.
+   */
+  constructor(deps: ServiceDeps, readonly caller: Caller) {
+    const authz = deps.authz ?? new Authorizer(deps.metadata, { administrator: policies.administratorOf(deps), accountPrincipals: deps.access?.accountPrincipals ?? [] });
+    this.deps = { ...deps, caller, authz };
+  }
+
+  /** The same service acting for `caller` (shares the policy cache). */
+  as(caller: Caller): KmsService {
+    return new KmsService(this.deps, caller);
+  }
 
   createKey = (req: keys.CreateKeyRequest) => keys.createKey(this.deps, req);
   describeKey = (req: Parameters<typeof keys.describeKey>[1]) => keys.describeKey(this.deps, req);
@@ -70,4 +97,14 @@ export class KmsService {
   describeCustomKeyStores = (req: Req<typeof stores.describeCustomKeyStores>) => stores.describeCustomKeyStores(this.deps, req);
   connectCustomKeyStore = (req: Req<typeof stores.connectCustomKeyStore>) => stores.connectCustomKeyStore(this.deps, req);
   disconnectCustomKeyStore = (req: Req<typeof stores.disconnectCustomKeyStore>) => stores.disconnectCustomKeyStore(this.deps, req);
+
+  putKeyPolicy = (req: Req<typeof policies.putKeyPolicy>) => policies.putKeyPolicy(this.deps, req);
+  getKeyPolicy = (req: Req<typeof policies.getKeyPolicy>) => policies.getKeyPolicy(this.deps, req);
+  listKeyPolicies = (req: Req<typeof policies.listKeyPolicies>) => policies.listKeyPolicies(this.deps, req);
+
+  createGrant = (req: grants.CreateGrantRequest) => grants.createGrant(this.deps, req);
+  listGrants = (req: Req<typeof grants.listGrants>) => grants.listGrants(this.deps, req);
+  listRetirableGrants = (req: Req<typeof grants.listRetirableGrants>) => grants.listRetirableGrants(this.deps, req);
+  retireGrant = (req: Req<typeof grants.retireGrant>) => grants.retireGrant(this.deps, req);
+  revokeGrant = (req: Req<typeof grants.revokeGrant>) => grants.revokeGrant(this.deps, req);
 }

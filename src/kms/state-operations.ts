@@ -1,4 +1,4 @@
-import { type ServiceDeps, loadKey } from "./deps.js";
+import { type ServiceDeps, authorizedKey } from "./deps.js";
 import { KmsError } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
 import { assertStateAllows } from "./key-states.js";
@@ -43,7 +43,7 @@ export async function scheduleKeyDeletion(
 ): Promise<ScheduleKeyDeletionResult> {
   const keyId = parseKeyId(deps.partition, req.keyId);
   const days = optionalInt("PendingWindowInDays", req.pendingWindowInDays, MIN_PENDING_WINDOW_DAYS, MAX_PENDING_WINDOW_DAYS) ?? 30;
-  const key = await loadKey(deps, keyId);
+  const key = await authorizedKey(deps, keyId, "ScheduleKeyDeletion");
   assertStateAllows(key, "ScheduleKeyDeletion");
   const deletionDate = new Date(deps.clock.now().getTime() + days * DAY_MS);
   await transition(deps, key, "PendingDeletion", deletionDate);
@@ -63,7 +63,8 @@ export async function managedKey(
   keyIdInput: string | undefined,
   operation: Parameters<typeof assertStateAllows>[1],
 ): Promise<KeyRecord> {
-  const key = await loadKey(deps, parseKeyId(deps.partition, keyIdInput));
+  // Authorized before the state rules: a caller without permission learns nothing about the key's state.
+  const key = await authorizedKey(deps, parseKeyId(deps.partition, keyIdInput), operation);
   assertStateAllows(key, operation);
   return key;
 }

@@ -1,6 +1,6 @@
-import type Database from "better-sqlite3";
 import type { ImportMetadata, ImportRecord } from "../kms/ports.js";
 import type { ExpirationModel, KeyRecord, KeyState } from "../kms/types.js";
+import { SqliteAccessStore } from "./sqlite-access.js";
 import { type KeyRow, toRecord } from "./sqlite-rows.js";
 
 interface MaterialRow {
@@ -14,8 +14,7 @@ interface MaterialRow {
  * BYOK bookkeeping in SQLite. The state change and the material row move together in one transaction,
  * so an expiry or import is never half recorded.
  */
-export class SqliteImportStore implements ImportMetadata {
-  constructor(protected readonly db: Database.Database) {}
+export class SqliteImportStore extends SqliteAccessStore implements ImportMetadata {
 
   async getImport(keyId: string): Promise<ImportRecord | undefined> {
     const r = this.db.prepare<[string], MaterialRow>(`SELECT * FROM key_material WHERE key_id = ?`).get(keyId);

@@ -45,6 +45,7 @@ export class SqliteLifecycleStore extends SqliteImportStore implements Lifecycle
       if (changed !== 1) return false;
       this.db.prepare(`DELETE FROM aliases WHERE target_key_id = ?`).run(keyId);
       this.db.prepare(`DELETE FROM key_rotation WHERE key_id = ?`).run(keyId);
+      this.db.prepare(`DELETE FROM grants WHERE key_id = ?`).run(keyId); // AWS deletes a key's grants with it
       return true;
     })();
   }

@@ -24,6 +24,7 @@ export class SqliteMetadataStore extends SqliteLifecycleStore implements Metadat
       ),
       insertVersion: this.db.prepare(`INSERT INTO key_versions (key_id, version, created_at) VALUES (?, ?, ?)`),
       insertTag: this.db.prepare(`INSERT INTO tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)`),
+      insertPolicy: this.db.prepare(`INSERT INTO key_policies (key_id, policy) VALUES (?, ?)`),
       getKey: this.db.prepare<[string], KeyRow>(`SELECT * FROM keys WHERE key_id = ?`),
       listKeys: this.db.prepare<[string, number], KeyRow>(
         `SELECT * FROM keys WHERE key_id > ? AND key_state <> 'Creating' AND deleted_at IS NULL ORDER BY key_id LIMIT ?`,
@@ -39,7 +40,7 @@ export class SqliteMetadataStore extends SqliteLifecycleStore implements Metadat
     };
   }
 
-  async insertKey({ record: r, tags }: NewKey): Promise<void> {
+  async insertKey({ record: r, tags, policy }: NewKey): Promise<void> {
     this.db.transaction(() => {
       this.stmts.insertKey.run({
         key_id: r.keyId,
@@ -55,6 +56,7 @@ export class SqliteMetadataStore extends SqliteLifecycleStore implements Metadat
       });
       for (let v = 1; v <= r.currentVersion; v++) this.stmts.insertVersion.run(r.keyId, v, r.creationDate.getTime());
       for (const t of tags) this.stmts.insertTag.run(r.keyId, t.tagKey, t.tagValue);
+      if (policy !== undefined) this.stmts.insertPolicy.run(r.keyId, policy);
     })();
   }
 

@@ -57,4 +57,24 @@ export const MIGRATIONS: readonly string[] = [
      valid_to         INTEGER
    ) STRICT;
    CREATE INDEX key_material_expiry ON key_material (valid_to) WHERE valid_to IS NOT NULL;`,
+  // 4: authorization — one policy document per key, and grants (docs/authorization.md).
+  `CREATE TABLE key_policies (
+     key_id TEXT PRIMARY KEY REFERENCES keys(key_id) ON DELETE CASCADE,
+     policy TEXT NOT NULL
+   ) STRICT;
+   CREATE TABLE grants (
+     grant_id           TEXT PRIMARY KEY,
+     key_id             TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,
+     name               TEXT,
+     grantee_principal  TEXT NOT NULL,
+     retiring_principal TEXT,
+     issuing_account    TEXT NOT NULL,
+     operations         TEXT NOT NULL,
+     constraints        TEXT,
+     creation_date      INTEGER NOT NULL,
+     token_hash         TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX grants_by_key ON grants (key_id, grant_id);
+   CREATE INDEX grants_by_grantee ON grants (key_id, grantee_principal);
+   CREATE INDEX grants_by_retiring ON grants (retiring_principal, grant_id) WHERE retiring_principal IS NOT NULL;`,
 ];

@@ -17,6 +17,8 @@ const QUOTAS = `quotas:
   burstSeconds: 6
   operations:
     CreateKey: 0.5
+authorization:
+  accountPrincipals: ["arn:aws:iam::111122223333:user/grpc", "arn:aws:iam::111122223333:user/second"]
 `;
 
 let d: DaemonHandle;
@@ -31,7 +33,8 @@ beforeAll(async () => {
   const text = readFileSync(path, "utf8")
     .replace("accessKeyFiles: [access-key.json]", "accessKeyFiles: [access-key.json, second-key.json]")
     .replace("metrics:\n  enabled: false", "metrics:\n  listen: 127.0.0.1:0");
-  writeFileSync(path, text);
+  // gRPC callers get a principal of their own here, so their buckets are apart from the AWS access keys'.
+  writeFileSync(path, text.replace("grpc:\n  listen: 127.0.0.1:0", "grpc:\n  listen: 127.0.0.1:0\n  insecurePrincipal: arn:aws:iam::111122223333:user/grpc"));
   d = await startDaemon({ token, configPath: path });
   c = client(d.endpoint);
 });
@@ -70,7 +73,7 @@ describe("request quotas", () => {
       );
       expect(err?.name).toBe("ThrottlingException");
       expect(err?.$metadata.httpStatusCode).toBe(400);
-      // Another principal has its own bucket, and gRPC's "anonymous" principal is separate from both.
+      // Another principal has its own bucket, and the gRPC callers' principal is separate from both.
       const res = await other.send(new GenerateRandomCommand({ NumberOfBytes: 8 }));
       expect(res.Plaintext?.length).toBe(8);
     } finally {

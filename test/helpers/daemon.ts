@@ -9,6 +9,8 @@ import { createTestToken, type TestToken } from "./softhsm.js";
 
 export const REPO = resolve(import.meta.dirname, "../..");
 export const CLI = join(REPO, "bin/p11kms");
+/** The administrator of the default account: the e2e access key and plaintext gRPC callers act as it. */
+export const ADMIN_PRINCIPAL = "arn:aws:iam::111122223333:root";
 
 export interface DaemonHandle {
   readonly token: TestToken;
@@ -28,7 +30,7 @@ export interface DaemonHandle {
 /** Writes a configuration for `token` and returns its path. */
 export function writeConfig(token: TestToken, extra = ""): string {
   const path = join(token.dir, "p11kms.yaml");
-  if (!existsSync(join(token.dir, "access-key.json"))) createAccessKeyFile(join(token.dir, "access-key.json"));
+  if (!existsSync(join(token.dir, "access-key.json"))) createAccessKeyFile(join(token.dir, "access-key.json"), ADMIN_PRINCIPAL);
   writeFileSync(
     path,
     `grpc:

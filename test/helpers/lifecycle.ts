@@ -10,6 +10,7 @@ import { KmsService } from "../../src/kms/service.js";
 import { SqliteMetadataStore } from "../../src/store/sqlite-metadata-store.js";
 import { PARTITION } from "./service.js";
 import type { TestToken } from "./softhsm.js";
+import { INTERNAL_CALLER } from "../../src/kms/caller.js";
 
 /** A clock tests move by hand: deadlines pass without sleeping. */
 export class MovableClock implements Clock {
@@ -94,7 +95,7 @@ export async function openLifecycleService(
   };
   const jobs = new LifecycleJobs(deps);
   return {
-    service: new KmsService(deps),
+    service: new KmsService(deps, INTERNAL_CALLER),
     deps,
     metadata,
     jobs,

@@ -4,6 +4,7 @@ import type { Clock, KeyStore } from "../../src/kms/ports.js";
 import { KmsService } from "../../src/kms/service.js";
 import { SqliteMetadataStore } from "../../src/store/sqlite-metadata-store.js";
 import type { TestToken } from "./softhsm.js";
+import { INTERNAL_CALLER } from "../../src/kms/caller.js";
 
 export const PARTITION = { region: "eu-west-3", accountId: "123456789012" };
 
@@ -30,6 +31,6 @@ export function openService(token: TestToken, clock: Clock = { now: () => new Da
     defaultKeyStoreId: "default",
     clock,
     partition: PARTITION,
-  });
+  }, INTERNAL_CALLER); // these tests exercise the operations, not authorization (test/hsm/authorization.test.ts does)
   return { service, store, metadata, stores };
 }

@@ -8,6 +8,7 @@ import { KmsService } from "../../src/kms/service.js";
 import { MovableClock, openLifecycleService } from "../helpers/lifecycle.js";
 import { useTestToken } from "../helpers/softhsm.js";
 import { TokenInspector } from "../helpers/token-objects.js";
+import { INTERNAL_CALLER } from "../../src/kms/caller.js";
 
 const token = useTestToken("byok-test");
 afterAll(() => token.remove());
@@ -55,7 +56,7 @@ describe("BYOK (import key material) on a real token", () => {
     const t = await openLifecycleService([token], clock);
     const store = t.deps.keyStores.get(token.label)!;
     await store.destroyExpiredWrappingKeys(clock.now());
-    const limited = new KmsService({ ...t.deps, maxImportParameterSets: store.outstandingWrappingKeys() + 2 });
+    const limited = new KmsService({ ...t.deps, maxImportParameterSets: store.outstandingWrappingKeys() + 2 }, INTERNAL_CALLER);
     const keyId = (await limited.createKey({ origin: "EXTERNAL" })).keyId;
     const params = { keyId, wrappingAlgorithm: "RSAES_OAEP_SHA_1", wrappingKeySpec: "RSA_2048" };
     expect(await code(limited.getParametersForImport(params))).toBe("ok");

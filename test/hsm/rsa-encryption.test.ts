@@ -8,6 +8,7 @@ import type { KeySpec } from "../../src/kms/types.js";
 import { openssl, withFiles } from "../helpers/openssl.js";
 import { openService, PARTITION, type TestService } from "../helpers/service.js";
 import { useTestToken } from "../helpers/softhsm.js";
+import { INTERNAL_CALLER } from "../../src/kms/caller.js";
 
 const token = useTestToken("rsa-enc");
 let t: TestService;
@@ -164,7 +165,7 @@ describe("RSA bad input", () => {
 describe("rsaOaepSha256Fallback: deny", () => {
   it("refuses RSAES_OAEP_SHA_256 decryption with UnsupportedOperationException, keeps SHA-1 working, and says so in DescribeKey", async () => {
     const denied = Pkcs11KeyStore.open("default", { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 2, rsaOaepSha256Fallback: "deny" });
-    const strict = new KmsService({ ...svc.deps, keyStores: new Map([["default", denied]]) });
+    const strict = new KmsService({ ...svc.deps, keyStores: new Map([["default", denied]]) }, INTERNAL_CALLER);
     const keyId = keys.get("RSA_2048")!;
     expect((await strict.describeKey({ keyId })).rsaOaepSha256Decryption).toBe("unsupported");
     const ct256 = nodeEncrypt("RSA_2048", "RSAES_OAEP_SHA_256", Buffer.from("x"));
@@ -176,7 +177,7 @@ describe("rsaOaepSha256Fallback: deny", () => {
     const pub = createPublicKey({ key: (await strict.getPublicKey({ keyId: strictKey })).publicKey, format: "der", type: "spki" });
     const ct = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, Buffer.from("z"));
     const allowed = Pkcs11KeyStore.open("default", { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 2, rsaOaepSha256Fallback: "allow" });
-    const lenient = new KmsService({ ...svc.deps, keyStores: new Map([["default", allowed]]) });
+    const lenient = new KmsService({ ...svc.deps, keyStores: new Map([["default", allowed]]) }, INTERNAL_CALLER);
     expect(await code(lenient.decrypt({ ciphertextBlob: ct, keyId: strictKey, encryptionAlgorithm: "RSAES_OAEP_SHA_256" }))).toBe("UnsupportedOperationException");
     const ct1b = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha1" }, Buffer.from("w"));
     expect((await lenient.decrypt({ ciphertextBlob: ct1b, keyId: strictKey, encryptionAlgorithm: "RSAES_OAEP_SHA_1" })).plaintext.toString()).toBe("w");

@@ -22,8 +22,8 @@ describe("KmsError", () => {
 });
 
 describe("KMS_ERROR_CODES", () => {
-  it("has 28 distinct AWS exception names", () => {
-    expect(KMS_ERROR_CODES.length).toBe(28);
+  it("has 30 distinct AWS exception names", () => {
+    expect(KMS_ERROR_CODES.length).toBe(30);
     expect(new Set(KMS_ERROR_CODES).size).toBe(KMS_ERROR_CODES.length);
     for (const c of KMS_ERROR_CODES) expect(c).toMatch(/^[A-Z][A-Za-z]*Exception$/);
   });

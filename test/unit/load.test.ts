@@ -61,6 +61,7 @@ describe("loadConfig: defaults and paths", () => {
       log: { level: "info" },
       shutdown: { drainTimeoutMs: 10000 },
       lifecycle: { checkIntervalSeconds: 60 },
+      authorization: { accountPrincipals: [] },
       quotas: { enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 },
       audit: {
         enabled: true,
@@ -202,13 +203,13 @@ describe("loadConfig: refused configurations", () => {
   });
 
   it("refuses unknown keys anywhere (the schema is strict)", () => {
-    const file = write(`${STORES}    pin: "1234"\nlisten: 127.0.0.1:1\ngrpc:\n  tls: true\n`);
+    const file = write(`${STORES}    pin: "1234"\nlisten: 127.0.0.1:1\ngrpc:\n  certificate: true\n`);
     const lines = problemLines(file);
     expect(lines).toHaveLength(3);
     expect(lines).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^ {2}- keyStores\.0: .*"pin"/),
-        expect.stringMatching(/^ {2}- grpc: .*"tls"/),
+        expect.stringMatching(/^ {2}- grpc: .*"certificate"/),
         expect.stringMatching(/^ {2}- \(root\): .*"listen"/),
       ]),
     );

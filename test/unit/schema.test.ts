@@ -43,6 +43,7 @@ describe("configSchema", () => {
       log: { level: "info" },
       shutdown: { drainTimeoutMs: 10000 },
       lifecycle: { checkIntervalSeconds: 60 },
+      authorization: { accountPrincipals: [] },
       quotas: { enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 },
       audit: {
         enabled: true,
@@ -84,10 +85,16 @@ describe("configSchema", () => {
     ]);
   });
 
-  it("refuses insecure: false (no TLS in this release)", () => {
+  it("refuses insecure: false without TLS material, and TLS with insecure: true", () => {
     expect(issues({ keyStores: [STORE], grpc: { insecure: false } })).toEqual([
-      "grpc.insecure: TLS for gRPC is not available in this release: set insecure: true and listen on loopback",
+      "grpc.tls: insecure: false needs tls.certFile, tls.keyFile and tls.clientCaFile (mTLS)",
     ]);
+    expect(issues({ keyStores: [STORE], grpc: { tls: { certFile: "c", keyFile: "k", clientCaFile: "ca" } } })).toEqual([
+      "grpc.insecure: set insecure: false when tls is configured",
+    ]);
+    // mTLS may listen on any address; the principal source defaults to the URI SAN.
+    const ok = configSchema.parse({ keyStores: [STORE], grpc: { insecure: false, listen: "0.0.0.0:50051", tls: { certFile: "c", keyFile: "k", clientCaFile: "ca" } } });
+    expect(ok.grpc.tls?.principalFrom).toBe("uri-san");
   });
 
   it("refuses a listen address that is not host:port", () => {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { KmsError } from "../../kms/errors.js";
+import type { GrantListEntry } from "../../kms/grant-operations.js";
 import type { KmsService } from "../../kms/service.js";
 import { b64, blob, bool, epochSeconds, int, keyMetadataJson, nonEmpty, shape, str, stringMap, strList } from "./json-codec.js";
 
@@ -75,11 +76,9 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
       CustomKeyStoreId: str,
     }),
     async (s, r) => {
-      if (r.Policy !== undefined) {
-        // Refused rather than ignored: a caller that sends a policy expects it to be enforced.
-        throw new KmsError("UnsupportedOperationException", "Key policies are not supported by this service yet.");
-      }
       const m = await s.createKey({
+        policy: r.Policy,
+        bypassPolicyLockoutSafetyCheck: r.BypassPolicyLockoutSafetyCheck,
         description: r.Description,
         keyUsage: r.KeyUsage,
         keySpec: r.KeySpec,
@@ -327,7 +326,80 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
     if (r.KeyMaterialId !== undefined) throw new KmsError("UnsupportedOperationException", "KeyMaterialId is not supported by this service.");
     return done(s.deleteImportedKeyMaterial({ keyId: r.KeyId }));
   }),
+
+  // Authorization (docs/authorization.md): key policies and grants.
+  PutKeyPolicy: op(shape({ KeyId: str, PolicyName: str, Policy: str, BypassPolicyLockoutSafetyCheck: bool }), async (s, r) =>
+    done(s.putKeyPolicy({ keyId: r.KeyId, policyName: r.PolicyName, policy: r.Policy, bypassPolicyLockoutSafetyCheck: r.BypassPolicyLockoutSafetyCheck })),
+  ),
+  GetKeyPolicy: op(shape({ KeyId: str, PolicyName: str }), async (s, r) => {
+    const res = await s.getKeyPolicy({ keyId: r.KeyId, policyName: r.PolicyName });
+    return { Policy: res.policy, PolicyName: res.policyName };
+  }),
+  ListKeyPolicies: op(shape({ KeyId: str, Limit: int, Marker: str }), async (s, r) => {
+    const res = await s.listKeyPolicies({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker });
+    return { PolicyNames: res.policyNames, ...pageJson(res) };
+  }),
+  CreateGrant: op(
+    shape({
+      KeyId: str,
+      GranteePrincipal: str,
+      RetiringPrincipal: str,
+      Operations: strList,
+      Constraints: z.object({ EncryptionContextSubset: stringMap.optional(), EncryptionContextEquals: stringMap.optional() }).strict(),
+      GrantTokens: strList,
+      Name: str,
+      DryRun: bool,
+    }),
+    async (s, r) => {
+      const res = await s.createGrant({
+        keyId: r.KeyId,
+        granteePrincipal: r.GranteePrincipal,
+        retiringPrincipal: r.RetiringPrincipal,
+        operations: r.Operations,
+        constraints: r.Constraints && { encryptionContextSubset: r.Constraints.EncryptionContextSubset, encryptionContextEquals: r.Constraints.EncryptionContextEquals },
+        grantTokens: r.GrantTokens,
+        name: r.Name,
+        dryRun: r.DryRun,
+      });
+      return { GrantToken: res.grantToken, GrantId: res.grantId };
+    },
+  ),
+  ListGrants: op(shape({ KeyId: str, Limit: int, Marker: str, GrantId: str, GranteePrincipal: str }), async (s, r) => {
+    const res = await s.listGrants({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker, grantId: r.GrantId, granteePrincipal: r.GranteePrincipal });
+    return { Grants: res.grants.map(grantJson), ...pageJson(res) };
+  }),
+  ListRetirableGrants: op(shape({ RetiringPrincipal: str, Limit: int, Marker: str }), async (s, r) => {
+    const res = await s.listRetirableGrants({ retiringPrincipal: r.RetiringPrincipal, limit: r.Limit, marker: r.Marker });
+    return { Grants: res.grants.map(grantJson), ...pageJson(res) };
+  }),
+  RetireGrant: op(shape({ GrantToken: str, KeyId: str, GrantId: str, DryRun: bool }), async (s, r) =>
+    done(s.retireGrant({ grantToken: r.GrantToken, keyId: r.KeyId, grantId: r.GrantId, dryRun: r.DryRun })),
+  ),
+  RevokeGrant: op(shape({ KeyId: str, GrantId: str, DryRun: bool }), async (s, r) => done(s.revokeGrant({ keyId: r.KeyId, grantId: r.GrantId, dryRun: r.DryRun }))),
 };
+
+/** A GrantListEntry as AWS sends it (absent members omitted). */
+function grantJson(g: GrantListEntry): Record<string, unknown> {
+  const c = g.constraints;
+  return {
+    KeyId: g.keyId,
+    GrantId: g.grantId,
+    ...(g.name ? { Name: g.name } : {}),
+    CreationDate: epochSeconds(g.creationDate),
+    GranteePrincipal: g.granteePrincipal,
+    ...(g.retiringPrincipal ? { RetiringPrincipal: g.retiringPrincipal } : {}),
+    IssuingAccount: g.issuingAccount,
+    Operations: g.operations,
+    ...(c
+      ? {
+          Constraints: {
+            ...(c.encryptionContextSubset ? { EncryptionContextSubset: c.encryptionContextSubset } : {}),
+            ...(c.encryptionContextEquals ? { EncryptionContextEquals: c.encryptionContextEquals } : {}),
+          },
+        }
+      : {}),
+  };
+}
 
 /** Operations that answer with an empty body on success. */
 async function done(p: Promise<void>): Promise<Record<string, never>> {

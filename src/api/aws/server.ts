@@ -3,9 +3,9 @@ import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { type Auditor, type AuditedRequest, NO_AUDIT } from "../../audit/auditor.js";
-import type { Caller } from "../../kms/caller.js";
 import { KmsError, toKmsError } from "../../kms/errors.js";
-import type { KmsService } from "../../kms/service.js";
+import type { Caller } from "../../kms/caller.js";
+import type { CallerScopedService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
 import { ERROR_TABLE } from "../error-table.js";
@@ -25,7 +25,7 @@ export interface AwsServerOptions {
   readonly requestTimeoutMs: number;
   readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
   readonly verifier: SigV4Verifier;
-  readonly service: KmsService;
+  readonly service: CallerScopedService;
   readonly log: Logger;
   readonly metrics: Metrics;
   /** Request quotas per SigV4 principal; undefined when disabled. */
@@ -84,8 +84,10 @@ async function handle(opts: AwsServerOptions, req: IncomingMessage, res: ServerR
         throw new AwsProtocolError("SerializationException", `Content-Type must be ${CONTENT_TYPE}.`);
       }
       const request = decode(op.schema, parseJson(body));
-      await opts.quotas?.admit("aws", key.principal, operation, quotaKeyId(request));
-      return op.run(opts.service, request as never);
+      // The caller the event names is the one the service is bound to (authorization, quotas).
+      const caller = audited.caller;
+      await opts.quotas?.admit("aws", caller.principal, operation, quotaKeyId(request));
+      return op.run(opts.service.as(caller), request as never);
     });
     send(res, 200, result);
     opts.metrics.requests.inc({ api: "aws", operation, outcome: "OK" });

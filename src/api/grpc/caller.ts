@@ -1,18 +1,18 @@
 import { randomUUID } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
 import type { Caller } from "../../kms/caller.js";
-import { ANONYMOUS_PRINCIPAL } from "../quota-gate.js";
 
 /**
- * The caller of a gRPC call. Until mTLS identifies callers, every gRPC caller is the principal
- * "anonymous" on a plaintext (loopback-only) channel.
+ * The caller of a gRPC call before (or without) identification, for its audit event: a call refused while
+ * identifying its caller (no or a bad client certificate) is still recorded, with the principal
+ * "unauthenticated", its source address and user agent.
  */
-export function grpcCaller(call: { readonly metadata: Metadata; getPeer(): string }): Caller {
+export function unidentifiedCaller(call: { readonly metadata: Metadata; getPeer(): string }, authMethod: Caller["authMethod"]): Caller {
   const ua = call.metadata.get("user-agent")[0];
   const ip = peerAddress(call.getPeer());
   return {
-    principal: ANONYMOUS_PRINCIPAL,
-    authMethod: "insecure",
+    principal: "unauthenticated",
+    authMethod,
     ...(ip ? { sourceIp: ip } : {}),
     ...(typeof ua === "string" && ua ? { userAgent: ua } : {}),
     requestId: randomUUID(),

@@ -1,39 +1,48 @@
 import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError } from "@grpc/grpc-js";
 import type { KeyManagementServiceServer } from "../../gen/p11kms/v1/kms.js";
 import { toKmsError } from "../../kms/errors.js";
-import { type Auditor, NO_AUDIT } from "../../audit/auditor.js";
-import type { KmsService } from "../../kms/service.js";
+import { type Auditor, type AuditedRequest, NO_AUDIT } from "../../audit/auditor.js";
+import type { Caller } from "../../kms/caller.js";
+import type { CallerScopedService, KmsService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
 import { ERROR_TABLE, GRPC_ERROR_TYPE_KEY } from "../error-table.js";
-import { ANONYMOUS_PRINCIPAL, type QuotaGate, quotaKeyId } from "../quota-gate.js";
-import { grpcCaller } from "./caller.js";
+import { type QuotaGate, quotaKeyId } from "../quota-gate.js";
+import { authzHandlers } from "./authz-handlers.js";
+import { unidentifiedCaller } from "./caller.js";
 import { context, keyMetadataToProto } from "./codec.js";
+import { type GrpcIdentityConfig, grpcCaller } from "./identity.js";
 import { importHandlers } from "./import-handlers.js";
 import { lifecycleHandlers } from "./lifecycle-handlers.js";
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
 
 /**
- * The gRPC KeyManagementService: decode, admit (request quotas), call the service, encode, audit. Until mTLS
- * identifies callers, every gRPC caller is the principal "anonymous" and shares one set of quotas.
+ * The gRPC KeyManagementService: identify the caller (client certificate, or the configured principal of
+ * loopback plaintext), admit (request quotas per principal), call the service bound to that caller, encode,
+ * audit.
  */
 export function kmsHandlers(
-  service: KmsService,
+  service: CallerScopedService,
+  identity: GrpcIdentityConfig,
   log: Logger,
   metrics: Metrics,
   quotas?: QuotaGate,
   audit: Auditor = NO_AUDIT,
 ): Omit<KeyManagementServiceServer, "watchAuditEvents"> {
-  function unary<Req, Res>(operation: string, fn: (req: Req) => Promise<Res>): Handler<Req, Res> {
-    const admitted = async (req: Req): Promise<Res> => {
-      await quotas?.admit("grpc", ANONYMOUS_PRINCIPAL, operation, quotaKeyId(req));
-      return fn(req);
+  function unary<Req, Res>(operation: string, fn: (req: Req, service: KmsService) => Promise<Res>): Handler<Req, Res> {
+    const admitted = async (req: Req, caller: Caller): Promise<Res> => {
+      await quotas?.admit("grpc", caller.principal, operation, quotaKeyId(req));
+      return fn(req, service.as(caller));
     };
     return (call, callback) => {
       const end = metrics.latency.startTimer({ api: "grpc", operation });
-      // One audit event per call, refusals included; with sync durability the answer waits for it.
-      audit.around({ api: "grpc", caller: grpcCaller(call), operation }, () => admitted(call.request)).then(
+      // The caller as a promise: identification can fail (AccessDeniedException) and then takes the error path.
+      // One audit event per call, refusals included (its caller is the identified one once known); with
+      // sync durability the answer waits for the event.
+      const audited: AuditedRequest = { api: "grpc", caller: unidentifiedCaller(call, identity.mode), operation };
+      const caller = Promise.resolve(call).then((c) => (audited.caller = grpcCaller(c, identity)));
+      audit.around(audited, () => caller.then((c) => admitted(call.request, c))).then(
         (res) => {
           end();
           metrics.requests.inc({ api: "grpc", operation, outcome: "OK" });
@@ -56,43 +65,44 @@ export function kmsHandlers(
   }
 
   return {
-    createKey: unary("CreateKey", async (r) => ({ keyMetadata: keyMetadataToProto(await service.createKey(r)) })),
-    describeKey: unary("DescribeKey", async (r) => ({ keyMetadata: keyMetadataToProto(await service.describeKey(r)) })),
-    listKeys: unary("ListKeys", async (r) => {
+    createKey: unary("CreateKey", async (r, service) => ({ keyMetadata: keyMetadataToProto(await service.createKey(r)) })),
+    describeKey: unary("DescribeKey", async (r, service) => ({ keyMetadata: keyMetadataToProto(await service.describeKey(r)) })),
+    listKeys: unary("ListKeys", async (r, service) => {
       const res = await service.listKeys(r);
       return { keys: res.keys, truncated: res.truncated, nextMarker: res.nextMarker ?? "" };
     }),
-    encrypt: unary("Encrypt", (r) => service.encrypt({ ...r, encryptionContext: context(r.encryptionContext) })),
-    decrypt: unary("Decrypt", (r) => service.decrypt({ ...r, encryptionContext: context(r.encryptionContext) })),
-    reEncrypt: unary("ReEncrypt", (r) =>
+    encrypt: unary("Encrypt", (r, service) => service.encrypt({ ...r, encryptionContext: context(r.encryptionContext) })),
+    decrypt: unary("Decrypt", (r, service) => service.decrypt({ ...r, encryptionContext: context(r.encryptionContext) })),
+    reEncrypt: unary("ReEncrypt", (r, service) =>
       service.reEncrypt({
         ...r,
         sourceEncryptionContext: context(r.sourceEncryptionContext),
         destinationEncryptionContext: context(r.destinationEncryptionContext),
       }),
     ),
-    generateDataKey: unary("GenerateDataKey", (r) =>
+    generateDataKey: unary("GenerateDataKey", (r, service) =>
       service.generateDataKey({ ...r, encryptionContext: context(r.encryptionContext) }),
     ),
-    generateDataKeyWithoutPlaintext: unary("GenerateDataKeyWithoutPlaintext", (r) =>
+    generateDataKeyWithoutPlaintext: unary("GenerateDataKeyWithoutPlaintext", (r, service) =>
       service.generateDataKeyWithoutPlaintext({ ...r, encryptionContext: context(r.encryptionContext) }),
     ),
-    generateRandom: unary("GenerateRandom", (r) => service.generateRandom(r)),
-    getPublicKey: unary("GetPublicKey", async (r) => {
+    generateRandom: unary("GenerateRandom", (r, service) => service.generateRandom(r)),
+    getPublicKey: unary("GetPublicKey", async (r, service) => {
       const res = await service.getPublicKey(r);
       return { ...res, customerMasterKeySpec: res.keySpec };
     }),
-    sign: unary("Sign", (r) => service.sign(r)),
-    verify: unary("Verify", (r) => service.verify(r)),
-    generateMac: unary("GenerateMac", (r) => service.generateMac(r)),
-    verifyMac: unary("VerifyMac", (r) => service.verifyMac(r)),
-    generateDataKeyPair: unary("GenerateDataKeyPair", (r) =>
+    sign: unary("Sign", (r, service) => service.sign(r)),
+    verify: unary("Verify", (r, service) => service.verify(r)),
+    generateMac: unary("GenerateMac", (r, service) => service.generateMac(r)),
+    verifyMac: unary("VerifyMac", (r, service) => service.verifyMac(r)),
+    generateDataKeyPair: unary("GenerateDataKeyPair", (r, service) =>
       service.generateDataKeyPair({ ...r, encryptionContext: context(r.encryptionContext) }),
     ),
-    generateDataKeyPairWithoutPlaintext: unary("GenerateDataKeyPairWithoutPlaintext", (r) =>
+    generateDataKeyPairWithoutPlaintext: unary("GenerateDataKeyPairWithoutPlaintext", (r, service) =>
       service.generateDataKeyPairWithoutPlaintext({ ...r, encryptionContext: context(r.encryptionContext) }),
     ),
-    ...lifecycleHandlers(service, unary),
-    ...importHandlers(service, unary),
+    ...lifecycleHandlers(unary),
+    ...importHandlers(unary),
+    ...authzHandlers(unary),
   };
 }

@@ -5,11 +5,12 @@ import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { KeyManagementServiceService } from "../../gen/p11kms/v1/kms.js";
-import type { KmsService } from "../../kms/service.js";
+import type { CallerScopedService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
 import type { AuditRuntime } from "../../audit/setup.js";
 import type { QuotaGate } from "../quota-gate.js";
+import type { GrpcIdentityConfig } from "./identity.js";
 import { kmsHandlers } from "./kms-handlers.js";
 import { watchAuditEventsHandler } from "./watch-handler.js";
 import { NO_AUDIT } from "../../audit/auditor.js";
@@ -28,7 +29,11 @@ export interface GrpcServer {
 export async function startGrpcServer(opts: {
   listen: string;
   maxMessageBytes: number;
-  service: KmsService;
+  service: CallerScopedService;
+  /** mTLS material (PEM files' contents); absent: plaintext, callers are `insecurePrincipal`. */
+  tls?: { cert: Buffer; key: Buffer; clientCa: Buffer; principalFrom: "uri-san" | "subject-cn" } | undefined;
+  insecurePrincipal: string;
+  accountId: string;
   log: Logger;
   metrics: Metrics;
   quotas?: QuotaGate | undefined;
@@ -39,10 +44,13 @@ export async function startGrpcServer(opts: {
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.max_send_message_length": opts.maxMessageBytes,
   });
+  const identity: GrpcIdentityConfig = opts.tls
+    ? { mode: "mtls", principalFrom: opts.tls.principalFrom, accountId: opts.accountId }
+    : { mode: "insecure", principal: opts.insecurePrincipal };
   const auditor = opts.audit?.auditor ?? NO_AUDIT;
   server.addService(KeyManagementServiceService, {
-    ...kmsHandlers(opts.service, opts.log, opts.metrics, opts.quotas, auditor),
-    watchAuditEvents: watchAuditEventsHandler(opts.audit?.hub ?? new AuditHub(1, () => undefined), auditor),
+    ...kmsHandlers(opts.service, identity, opts.log, opts.metrics, opts.quotas, auditor),
+    watchAuditEvents: watchAuditEventsHandler(opts.audit?.hub ?? new AuditHub(1, () => undefined), auditor, opts.service, identity),
   });
 
   const health = new HealthImplementation({ "": "NOT_SERVING", [KMS_SERVICE_NAME]: "NOT_SERVING" });
@@ -53,7 +61,16 @@ export async function startGrpcServer(opts: {
   new ReflectionService(definitions).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(opts.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(opts.listen, credentialsFor(opts.tls), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { server, port, health };
+}
+
+/**
+ * mTLS: the client must present a certificate that chains to clientCa (checkClientCertificate = true), so a
+ * call without one, with an expired one or from another CA never reaches a handler: the handshake fails.
+ */
+function credentialsFor(tls: { cert: Buffer; key: Buffer; clientCa: Buffer } | undefined): ServerCredentials {
+  if (!tls) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(tls.clientCa, [{ cert_chain: tls.cert, private_key: tls.key }], true);
 }
