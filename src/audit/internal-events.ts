@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { auditScope, noteKey } from "../kms/audit-scope.js";
+import { INTERNAL_CALLER } from "../kms/caller.js";
 import type { LifecycleEvents } from "../kms/deps.js";
 import type { Logger } from "../observability/logger.js";
 import type { Auditor } from "./auditor.js";
 
 /**
- * What the daemon does on its own, as audit events with `authMethod: "internal"` and the principal
- * "p11kms" (CloudTrail records these as AWS service events, with the same names): DeleteKey when the
+ * What the daemon does on its own, as audit events of the internal caller (`authMethod: "internal"`, the
+ * principal "internal"; CloudTrail records these as AWS service events, with the same names): DeleteKey when the
  * reaper destroys a key at the end of its waiting period, RotateKey for an automatic rotation,
  * DeleteExpiredKeyMaterial when imported material expires. Requests that cause the same effects
  * (RotateKeyOnDemand, DeleteImportedKeyMaterial) are audited as requests already.
@@ -15,7 +16,7 @@ export function withInternalAudit(inner: LifecycleEvents, auditor: () => Auditor
   const record = (operation: string, keyId: string, version?: number) => {
     const a = auditor();
     if (!a) return;
-    const caller = { principal: "p11kms", authMethod: "internal" as const, requestId: randomUUID() };
+    const caller = { ...INTERNAL_CALLER, requestId: randomUUID() };
     a.around({ api: "internal", caller, operation }, async () => {
       const scope = auditScope.getStore();
       if (!scope) return;

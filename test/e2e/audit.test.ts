@@ -244,7 +244,7 @@ describe("audit log", () => {
     const deletions = auditEvents(auditDir).filter((e) => e.eventName === "DeleteKey");
     expect(deletions).toHaveLength(2); // this key, and the one the watch test scheduled
     expect(deletions.find((e) => (e.requestParameters as { keyId: string }).keyId === doomed)).toMatchObject({
-      userIdentity: { principalId: "p11kms", authMethod: "internal", api: "internal" },
+      userIdentity: { principalId: "internal", authMethod: "internal", api: "internal" },
       requestParameters: { keyId: doomed },
       resources: [expect.objectContaining({ ARN: `arn:aws:kms:us-east-1:111122223333:key/${doomed}` })],
       readOnly: false,
