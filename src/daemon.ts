@@ -74,6 +74,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
             pin: readPin(uri.pinSource, config.baseDir),
             maxSessions: ks.maxSessions,
             rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
+            importOaepSha256Fallback: ks.importOaepSha256Fallback,
           },
           {
             error: (_op, rv, cls) => metrics.hsmErrors.inc({ key_store: ks.id, class: cls, rv: rvName(rv) }),
@@ -91,6 +92,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
             module: uri.modulePath,
             keySpecs: store.capabilities.keySpecs,
             rsaOaepSha256: store.capabilities.rsaOaepSha256,
+            importOaepSha256: store.unwrapPath("RSAES_OAEP_SHA_256") ?? "unsupported",
           },
           "key store opened",
         );

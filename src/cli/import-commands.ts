@@ -46,7 +46,10 @@ export function registerImportCommands({ kms }: Pick<CommandKit, "kms">): void {
     "import key material: --material-file wraps and imports in one step; or pass --import-token and --encrypted-key-material",
     (c) =>
       keyIdOption(c)
-        .option("--material-file <path>", "raw key material (32 bytes for SYMMETRIC_DEFAULT), wrapped locally")
+        .option(
+          "--material-file <path>",
+          "key material, wrapped locally: 32 raw bytes (SYMMETRIC_DEFAULT), the raw HMAC key (HMAC_*), or a DER PKCS#8 private key (RSA_*, ECC_*)",
+        )
         .addOption(new Option("--import-token <blob>", "fileb://<path> or base64").argParser(parseBlob))
         .addOption(new Option("--encrypted-key-material <blob>", "fileb://<path> or base64").argParser(parseBlob))
         .option("--wrapping-algorithm <alg>", "with --material-file", "RSA_AES_KEY_WRAP_SHA_1")

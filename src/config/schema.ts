@@ -22,6 +22,12 @@ const keyStore = z
      * RSA on the device, OAEP decoding in the process) only for software tokens; "allow" and "deny" force it.
      */
     rsaOaepSha256Fallback: z.enum(["auto", "allow", "deny"]).default("auto"),
+    /**
+     * ImportKeyMaterial with RSAES_OAEP_SHA_256 / RSA_AES_KEY_WRAP_SHA_256 on such a token: the same choice
+     * for imports, where the software path puts the imported material (or its ephemeral AES key) in the
+     * process for a moment. Separate from Decrypt's so that allowing one does not allow the other.
+     */
+    importOaepSha256Fallback: z.enum(["auto", "allow", "deny"]).default("auto"),
   })
   .strict();
 

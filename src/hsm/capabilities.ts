@@ -12,6 +12,8 @@ export type OaepFallbackSetting = "auto" | "allow" | "deny";
 export interface ProbedCapabilities extends KeyStoreCapabilities {
   readonly softwareToken: boolean;
   readonly oaepSha256OnDevice: boolean;
+  /** The token lists raw RSA (CKM_RSA_X_509), which the OAEP-SHA-256 software paths need. */
+  readonly rawRsa: boolean;
   /** The token enforces CKA_ALLOWED_MECHANISMS, so new keys can be limited to their mechanisms. */
   readonly allowedMechanisms: boolean;
 }
@@ -59,7 +61,8 @@ export function probeCapabilities(
   else if (has(pkcs11js.CKM_RSA_X_509) && (fallback === "allow" || (fallback === "auto" && softwareToken))) {
     rsaOaepSha256 = "fallback";
   }
-  return { keySpecs, rsaOaepSha256, softwareToken, oaepSha256OnDevice, allowedMechanisms: enforcesAllowedMechanisms(mod, session) };
+  const rawRsa = has(pkcs11js.CKM_RSA_X_509);
+  return { keySpecs, rsaOaepSha256, softwareToken, oaepSha256OnDevice, rawRsa, allowedMechanisms: enforcesAllowedMechanisms(mod, session) };
 }
 
 /**

@@ -49,6 +49,11 @@ export function ecPointValue(value: Buffer, expectedLength: number): Buffer {
   return value.subarray(t.start, t.end);
 }
 
+/** A bare EC point as CKA_EC_POINT wants it when creating a public key object: a DER OCTET STRING. */
+export function derOctetString(value: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0x04]), derLength(value.length), value]);
+}
+
 /** DER DigestInfo prefixes (RFC 8017 §9.2 note 1): PKCS#1 v1.5 signs prefix ‖ digest. */
 export const DIGEST_INFO_PREFIX: Record<Exclude<HashName, "sha1">, Buffer> = {
   sha256: Buffer.from("3031300d060960864801650304020105000420", "hex"),

@@ -1,27 +1,42 @@
-import { randomUUID } from "node:crypto";
+import { createCipheriv, randomBytes, randomUUID } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import { KmsError } from "../kms/errors.js";
-import type { KeyMaterialRef } from "../kms/ports.js";
-import type { WrappingAlgorithm, WrappingKeySpec } from "../kms/types.js";
-import type { ProbedCapabilities } from "./capabilities.js";
+import { secretLengths, wrongLength } from "../kms/import-material.js";
+import type { UnwrapRequest } from "../kms/ports.js";
+import type { AsymmetricKeySpec, HmacKeySpec, KeySpec, UnwrapPath, WrappingAlgorithm, WrappingKeySpec } from "../kms/types.js";
+import { isAsymmetricSpec } from "../kms/types.js";
+import type { OaepFallbackSetting, ProbedCapabilities } from "./capabilities.js";
+import { derOctetString } from "./der.js";
 import { type Device, retain } from "./device.js";
+import { aesCheckValue, ecPublicPoint, hmacCheckValue, pairCheckValue, secretLength } from "./import-checks.js";
 import {
   IMPORT_TOKEN_KEY_LABEL,
   WRAP_PREFIX,
+  asSessionObject,
+  ecProbeTemplate,
   ephemeralKeyTemplate,
   importTokenKeyTemplate,
-  importedAesTemplate,
+  importedPairTemplates,
+  importedSecretTemplate,
   wrappingKeyPairTemplates,
 } from "./import-templates.js";
-import type { KeyObjectCache } from "./key-objects.js";
-import { CKM_AES_KEY_WRAP_KWP, oaepMechanism, rsaBits } from "./mechanisms.js";
+import type { KeyObjectCache, KeyObjects } from "./key-objects.js";
+import { CKM_AES_KEY_WRAP_KWP, CURVES, oaepMechanism, rsaBits } from "./mechanisms.js";
+import { oaepDecode } from "./oaep.js";
 import { readSpki } from "./public-key.js";
 import { CKR, isVerifyFailure, rvOf } from "./return-values.js";
 import { keyLabel, keyObjectId } from "./templates.js";
 
+/** Bit length of a big-endian unsigned integer (an RSA modulus). */
+function bitLength(n: Buffer): number {
+  let i = 0;
+  while (i < n.length && n[i] === 0) i++;
+  return i === n.length ? 0 : (n.length - i - 1) * 8 + (32 - Math.clz32(n[i]!));
+}
+
 /** CK_RVs of C_UnwrapKey that mean "this wrapped blob does not unwrap under this key". */
 const UNDECRYPTABLE = new Set<number>([
-  CKR.GENERAL_ERROR, // SoftHSM2's answer to a bad OAEP padding
+  CKR.GENERAL_ERROR, // SoftHSM2's answer to a bad OAEP padding and to a failed AES-KWP integrity check
   CKR.DATA_INVALID,
   CKR.DATA_LEN_RANGE,
   CKR.ENCRYPTED_DATA_INVALID,
@@ -29,50 +44,64 @@ const UNDECRYPTABLE = new Set<number>([
   0x110, // CKR_WRAPPED_KEY_INVALID
   0x112, // CKR_WRAPPED_KEY_LEN_RANGE
 ]);
-/** CK_RVs that mean "it unwrapped, but is no valid AES key" (a length AES does not have). */
-const WRONG_MATERIAL = new Set<number>([0x13 /* ATTRIBUTE_VALUE_INVALID */, 0x62 /* KEY_SIZE_RANGE */, 0xd1 /* TEMPLATE_INCONSISTENT */]);
+/** CK_RVs that mean "it unwrapped, but is no valid key of the template's type". */
+const WRONG_MATERIAL = new Set<number>([
+  CKR.FUNCTION_FAILED, // SoftHSM2: the PKCS#8 does not decode as a private key of the template's type
+  0x13, // ATTRIBUTE_VALUE_INVALID
+  0x62, // KEY_SIZE_RANGE
+  0xd1, // TEMPLATE_INCONSISTENT
+]);
+const KEY_FUNCTION_NOT_PERMITTED = 0x68;
 
-const wrongSize = () =>
-  new KmsError("IncorrectKeyMaterialException", "The key material is invalid: SYMMETRIC_DEFAULT key material must be exactly 256 bits (32 bytes).");
+const invalidCiphertext = () =>
+  new KmsError("InvalidCiphertextException", "The wrapped key material could not be unwrapped with these import parameters.");
 
-function classifyUnwrap(rv: number | undefined): KmsError | undefined {
-  if (rv !== undefined && UNDECRYPTABLE.has(rv)) {
-    return new KmsError("InvalidCiphertextException", "The wrapped key material could not be unwrapped with these import parameters.");
-  }
-  if (rv !== undefined && WRONG_MATERIAL.has(rv)) return wrongSize();
-  return undefined;
+const wrongPair = (spec: KeySpec) =>
+  new KmsError("IncorrectKeyMaterialException", `The key material is invalid: ${spec} key material must be a DER-encoded PKCS#8 private key of that spec.`);
+
+function classifier(spec: KeySpec) {
+  return (rv: number | undefined): KmsError | undefined => {
+    if (rv === undefined) return undefined;
+    if (UNDECRYPTABLE.has(rv)) return invalidCiphertext();
+    if (WRONG_MATERIAL.has(rv)) return isAsymmetricSpec(spec) ? wrongPair(spec) : wrongLength(spec);
+    if (rv === KEY_FUNCTION_NOT_PERMITTED) {
+      // The wrapping key was made for the other unwrap path (the key store's configuration changed since).
+      return new KmsError("InvalidImportTokenException", "These import parameters no longer fit this key store's configuration; call GetParametersForImport again.");
+    }
+    return undefined;
+  };
 }
 
-/** Whether the device accepts the key for AES (it refuses lengths other than 16, 24, 32 bytes). */
-function aesUsable(mod: pkcs11js.PKCS11, s: pkcs11js.Handle, key: pkcs11js.Handle): boolean {
-  try {
-    mod.C_EncryptInit(s, { mechanism: pkcs11js.CKM_AES_ECB }, key);
-  } catch {
-    return false;
-  }
-  mod.C_Encrypt(s, Buffer.alloc(16), Buffer.alloc(16)); // completes the operation; the output is discarded
-  return true;
+/** Unwraps the material (several times, if needed) within one session call; `close` destroys what it holds. */
+interface Unwrapper {
+  unwrap(template: pkcs11js.Template): Promise<pkcs11js.Handle>;
+  close(): void;
 }
 
-/** The length probe's one-off copy: a session generic secret, extractable only by wrapping (sensitive). */
-function probeTemplate(): pkcs11js.Template {
-  return [
-    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-    { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_GENERIC_SECRET },
-    { type: pkcs11js.CKA_TOKEN, value: false },
-    { type: pkcs11js.CKA_SENSITIVE, value: true },
-    { type: pkcs11js.CKA_EXTRACTABLE, value: true },
-  ];
+/** What an unwrap left: the check value, and the objects (token objects unless compareOnly). */
+interface Unwrapped {
+  checkValue: Buffer;
+  objects: KeyObjects;
+}
+
+/** RFC 5649's alternative initial value, which node:crypto's id-aes256-wrap-pad expects explicitly. */
+const KWP_IV = Buffer.from("a65959a6", "hex");
+
+/** The expiry (ms) and, for labels since the per-key bound, the key id of a wrapping key id. */
+function parseWrappingKeyId(id: string): { keyId: string | undefined; expiresAt: number } {
+  const parts = id.split(":");
+  return { keyId: parts.length === 3 ? parts[0] : undefined, expiresAt: Number(parts.at(-1)) };
 }
 
 /**
  * BYOK on the device: wrapping key pairs, the import-token MAC key, and the unwrap itself. Material moves
  * only as C_UnwrapKey inputs (wrapped) and token objects (sensitive, non-extractable); for
  * RSA_AES_KEY_WRAP_* the ephemeral AES key is a session object destroyed in the same session call, because
- * SoftHSM2 has no CKM_RSA_AES_KEY_WRAP to do both steps at once.
+ * SoftHSM2 has no CKM_RSA_AES_KEY_WRAP to do both steps at once. The one exception is the software path
+ * (SHA-256 OAEP on a device without it, where configuration allows): there the OAEP decoding runs here.
  */
 export class ImportOps {
-  /** Wrapping private keys by wrapping key id (`<uuid>:<expiry ms>`); filled on creation and on lookup. */
+  /** Wrapping private keys by wrapping key id (`<key id>:<uuid>:<expiry ms>`); filled on creation and on lookup. */
   private readonly wrapping = new Map<string, pkcs11js.Handle>();
   private tokenKey: Promise<pkcs11js.Handle> | undefined;
   private swept = false;
@@ -81,16 +110,26 @@ export class ImportOps {
     private readonly device: Device,
     private readonly objects: KeyObjectCache,
     private readonly caps: ProbedCapabilities,
+    private readonly fallback: OaepFallbackSetting,
   ) {}
 
-  /** SHA-256 OAEP only where the device does it: a software decode would put the material in process memory. */
-  canUnwrap(algorithm: WrappingAlgorithm): boolean {
-    return !algorithm.endsWith("_SHA_256") || this.caps.oaepSha256OnDevice;
+  /**
+   * SHA-1 and (where the device does it) SHA-256 OAEP unwrap on the device. SHA-256 on a device without it
+   * takes the software path only where keyStores[].importOaepSha256Fallback allows ("auto": software tokens
+   * only, whose keys live in the process's memory anyway).
+   */
+  unwrapPath(algorithm: WrappingAlgorithm): UnwrapPath | undefined {
+    if (!algorithm.endsWith("_SHA_256") || this.caps.oaepSha256OnDevice) return "device";
+    if (!this.caps.rawRsa) return undefined;
+    if (this.fallback === "allow" || (this.fallback === "auto" && this.caps.softwareToken)) return "software";
+    return undefined;
   }
 
-  async createWrappingKey(spec: WrappingKeySpec, expiresAt: Date): Promise<{ wrappingKeyId: string; publicKey: Buffer }> {
-    const wrappingKeyId = `${randomUUID()}:${expiresAt.getTime()}`;
-    const t = wrappingKeyPairTemplates(rsaBits(spec)!, WRAP_PREFIX + wrappingKeyId, this.caps.allowedMechanisms);
+  async createWrappingKey(keyId: string, spec: WrappingKeySpec, algorithm: WrappingAlgorithm, expiresAt: Date): Promise<{ wrappingKeyId: string; publicKey: Buffer }> {
+    const path = this.unwrapPath(algorithm);
+    if (!path) throw new KmsError("UnsupportedOperationException", `${algorithm} is not available on this key store.`);
+    const wrappingKeyId = `${keyId}:${randomUUID()}:${expiresAt.getTime()}`;
+    const t = wrappingKeyPairTemplates(rsaBits(spec)!, WRAP_PREFIX + wrappingKeyId, this.caps.allowedMechanisms, path);
     const mod = this.device.mod;
     const pair = await this.device.runAsync("generate wrapping key", async (s) => {
       const p = await mod.C_GenerateKeyPairAsync(s, { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN }, t.publicKey, t.privateKey);
@@ -127,62 +166,196 @@ export class ImportOps {
     });
   }
 
-  async importAesKey(ref: KeyMaterialRef, wrappingKeyId: string, algorithm: WrappingAlgorithm, encrypted: Buffer): Promise<void> {
-    if (this.objects.has(ref)) throw new Error(`key object ${keyLabel(ref.keyId, ref.version)} already exists`);
-    if (!this.canUnwrap(algorithm)) throw new KmsError("UnsupportedOperationException", `${algorithm} is not available on this key store.`);
-    const wrapKey = await this.wrappingKey(wrappingKeyId);
-    const template = importedAesTemplate(keyLabel(ref.keyId, ref.version), keyObjectId(ref.keyId, ref.version));
-    const oaep = oaepMechanism(algorithm.endsWith("_SHA_256") ? "sha256" : "sha1");
-    const mod = this.device.mod;
-    let padded = 0; // the material's length rounded up to 8 bytes, learnt without seeing it
-    const handle = await this.device.runAsync(
+  /** See {@link KeyImportOperations.unwrapKeyMaterial}: everything happens in one session call. */
+  async unwrapKeyMaterial(req: UnwrapRequest): Promise<{ checkValue: Buffer; unwrapPath: UnwrapPath }> {
+    const { ref } = req;
+    if (!req.compareOnly && this.objects.has(ref)) throw new Error(`key object ${keyLabel(ref.keyId, ref.version)} already exists`);
+    const path = this.unwrapPath(req.algorithm);
+    if (!path) throw new KmsError("UnsupportedOperationException", `${req.algorithm} is not available on this key store.`);
+    const wrapKey = await this.wrappingKey(req.wrappingKeyId);
+    const result = await this.device.runAsync(
       "unwrap key material",
       async (s) => {
-        if (algorithm.startsWith("RSAES_OAEP_")) {
-          padded = await this.probePaddedLength(s, (t) => mod.C_UnwrapKeyAsync(s, oaep, wrapKey, encrypted, t));
-          const h = await mod.C_UnwrapKeyAsync(s, oaep, wrapKey, encrypted, template);
-          retain(encrypted, template, oaep);
-          return h;
-        }
-        const [modulus] = mod.C_GetAttributeValue(s, wrapKey, [{ type: pkcs11js.CKA_MODULUS }]);
-        const k = modulus!.value!.length;
-        if (encrypted.length <= k + 8) throw Object.assign(new Error("wrapped blob too short"), { code: CKR.ENCRYPTED_DATA_LEN_RANGE });
-        const head = encrypted.subarray(0, k);
-        const tail = encrypted.subarray(k);
-        padded = tail.length - 8; // RFC 5649: the ciphertext is the padded plaintext plus one 8-byte block
-        const ephTemplate = ephemeralKeyTemplate();
-        const eph = await mod.C_UnwrapKeyAsync(s, oaep, wrapKey, head, ephTemplate);
+        const u = await this.unwrapper(s, wrapKey, req.algorithm, path, req.encrypted);
         try {
-          return await mod.C_UnwrapKeyAsync(s, { mechanism: CKM_AES_KEY_WRAP_KWP }, eph, tail, template);
+          return isAsymmetricSpec(req.keySpec) ? await this.unwrapPair(s, u, req, req.keySpec) : await this.unwrapSecret(s, u, req);
         } finally {
-          // WARNING: destroy the ephemeral key in this same session call, whatever happened: it can unwrap.
-          mod.C_DestroyObject(s, eph);
-          retain(head, tail, ephTemplate, template, oaep);
+          // WARNING: the ephemeral AES key can unwrap: it goes in this same session call, whatever happened.
+          u.close();
         }
       },
-      classifyUnwrap,
+      classifier(req.keySpec),
     );
-    try {
-      // SoftHSM2 leaves CKA_VALUE_LEN of an unwrapped key at 0, so the length is established indirectly: the
-      // padded length must be 32 (25–32 bytes) and the value must work as an AES key (16, 24 or 32 bytes only).
-      if (padded !== 32 || !(await this.device.run("check imported key", (s) => aesUsable(mod, s, handle)))) throw wrongSize();
-    } catch (err) {
-      // Nothing may stay behind from a refused import.
-      await this.device.run("destroy refused key material", (s) => mod.C_DestroyObject(s, handle));
-      throw err;
-    }
-    this.objects.set(ref, { secret: handle });
+    if (!req.compareOnly) this.objects.set(ref, result.objects);
+    return { checkValue: result.checkValue, unwrapPath: path };
   }
 
   /**
-   * The classic key check value, AES-ECB of a zero block, computed by the device: it identifies material
-   * without revealing it, and is kept only in the metadata store (never sent to clients).
+   * The unwrap steps of an algorithm and path. RSAES_OAEP_* on the device is one C_UnwrapKey. RSA_AES_KEY_WRAP_*
+   * first recovers the ephemeral AES key as a session object (OAEP unwrap on the device; on the software
+   * path raw RSA on the device and OAEP decoding here, then C_CreateObject), which then unwraps the
+   * material with AES-KWP. RSAES_OAEP_* on the software path decodes the material here and at once wraps
+   * it under a fresh one-off AES key, so it enters the device the same way; the plaintext buffers are
+   * wiped as soon as they are consumed.
    */
-  async keyCheckValue(key: pkcs11js.Handle): Promise<Buffer> {
-    return this.device.run("key check value", (s) => {
-      this.device.mod.C_EncryptInit(s, { mechanism: pkcs11js.CKM_AES_ECB }, key);
-      return Buffer.from(this.device.mod.C_Encrypt(s, Buffer.alloc(16), Buffer.alloc(16)));
-    });
+  private async unwrapper(s: pkcs11js.Handle, wrapKey: pkcs11js.Handle, algorithm: WrappingAlgorithm, path: UnwrapPath, encrypted: Buffer): Promise<Unwrapper> {
+    const mod = this.device.mod;
+    const oaep = oaepMechanism(algorithm.endsWith("_SHA_256") ? "sha256" : "sha1");
+    const [modulus] = mod.C_GetAttributeValue(s, wrapKey, [{ type: pkcs11js.CKA_MODULUS }]);
+    const k = modulus!.value!.length;
+    if (algorithm.startsWith("RSAES_OAEP_")) {
+      if (path === "device") {
+        return {
+          unwrap: async (t) => {
+            const h = await mod.C_UnwrapKeyAsync(s, oaep, wrapKey, encrypted, t);
+            retain(encrypted, t, oaep);
+            return h;
+          },
+          close: () => undefined,
+        };
+      }
+      const material = await this.softwareOaep(s, wrapKey, encrypted, k);
+      // An empty key wraps to an empty blob, which the device would answer with an error of its own.
+      if (material.length === 0) throw new KmsError("IncorrectKeyMaterialException", "The key material is empty.");
+      const ephemeral = randomBytes(32);
+      let blob: Buffer;
+      try {
+        const c = createCipheriv("id-aes256-wrap-pad", ephemeral, KWP_IV);
+        blob = Buffer.concat([c.update(material), c.final()]);
+      } finally {
+        material.fill(0);
+      }
+      return this.kwpUnwrapper(s, this.createEphemeral(s, ephemeral), blob);
+    }
+    if (encrypted.length <= k + 8) throw invalidCiphertext();
+    const head = encrypted.subarray(0, k);
+    const tail = encrypted.subarray(k);
+    let eph: pkcs11js.Handle;
+    if (path === "device") {
+      const t = ephemeralKeyTemplate();
+      eph = await mod.C_UnwrapKeyAsync(s, oaep, wrapKey, head, t);
+      retain(head, t, oaep);
+    } else {
+      eph = this.createEphemeral(s, await this.softwareOaep(s, wrapKey, head, k));
+    }
+    return this.kwpUnwrapper(s, eph, tail);
+  }
+
+  private kwpUnwrapper(s: pkcs11js.Handle, eph: pkcs11js.Handle, blob: Buffer): Unwrapper {
+    const mod = this.device.mod;
+    return {
+      unwrap: async (t) => {
+        const h = await mod.C_UnwrapKeyAsync(s, { mechanism: CKM_AES_KEY_WRAP_KWP }, eph, blob, t);
+        retain(blob, t);
+        return h;
+      },
+      close: () => mod.C_DestroyObject(s, eph),
+    };
+  }
+
+  /**
+   * RSAES-OAEP-SHA-256 decryption for the software path: raw RSA (CKM_RSA_X_509) on the device, EME-OAEP
+   * decoding in constant time here (oaep.ts). Every failure is the same InvalidCiphertextException.
+   */
+  private async softwareOaep(s: pkcs11js.Handle, wrapKey: pkcs11js.Handle, block: Buffer, k: number): Promise<Buffer> {
+    if (block.length !== k) throw invalidCiphertext();
+    const mod = this.device.mod;
+    const out = Buffer.alloc(k);
+    mod.C_DecryptInit(s, { mechanism: pkcs11js.CKM_RSA_X_509 }, wrapKey);
+    const em = await mod.C_DecryptAsync(s, block, out);
+    retain(block, out);
+    try {
+      const message = oaepDecode(em, k, "sha256");
+      if (!message) throw invalidCiphertext();
+      return message;
+    } finally {
+      out.fill(0);
+    }
+  }
+
+  /** The ephemeral AES key from its value (software path); the value is wiped once the device has it. */
+  private createEphemeral(s: pkcs11js.Handle, value: Buffer): pkcs11js.Handle {
+    try {
+      if (value.length !== 16 && value.length !== 24 && value.length !== 32) throw invalidCiphertext();
+      return this.device.mod.C_CreateObject(s, [...ephemeralKeyTemplate(), { type: pkcs11js.CKA_VALUE, value }]);
+    } finally {
+      value.fill(0);
+    }
+  }
+
+  /**
+   * AES or HMAC material: unwrapped with the generated key's template (without CKA_VALUE_LEN, which
+   * SoftHSM2 refuses there and leaves at 0), then its length is measured on the device (secretLength) and
+   * must be one the spec allows; the check value also proves the device takes it as a key of its type.
+   */
+  private async unwrapSecret(s: pkcs11js.Handle, u: Unwrapper, req: UnwrapRequest): Promise<Unwrapped> {
+    const mod = this.device.mod;
+    const spec = req.keySpec as "SYMMETRIC_DEFAULT" | HmacKeySpec;
+    const template = importedSecretTemplate(spec, keyLabel(req.ref.keyId, req.ref.version), keyObjectId(req.ref.keyId, req.ref.version), this.caps.allowedMechanisms);
+    const h = await u.unwrap(req.compareOnly ? asSessionObject(template) : template);
+    let keep = false;
+    try {
+      const range = secretLengths(spec)!;
+      const candidates = Array.from({ length: range.max - range.min + 1 }, (_, i) => range.min + i);
+      const length = secretLength(mod, s, h, candidates);
+      if (length === undefined) throw wrongLength(spec);
+      const checkValue = spec === "SYMMETRIC_DEFAULT" ? aesCheckValue(mod, s, h) : hmacCheckValue(mod, s, h, spec, length);
+      if (!checkValue) throw wrongLength(spec);
+      keep = !req.compareOnly;
+      return { checkValue, objects: { secret: h } };
+    } finally {
+      if (!keep) mod.C_DestroyObject(s, h); // refused material, or a comparison copy: nothing stays behind
+    }
+  }
+
+  /**
+   * A private key (PKCS#8 DER) and its public half. RSA: the modulus and exponent are public attributes of
+   * the unwrapped private key. EC: SoftHSM2 keeps no public point on a private key, so a session copy that
+   * may derive and sign computes it (ecPublicPoint) and is destroyed. The public key object is created with
+   * the generated pair's public template, so GetPublicKey, Verify and Encrypt work as for generated keys.
+   */
+  private async unwrapPair(s: pkcs11js.Handle, u: Unwrapper, req: UnwrapRequest, spec: AsymmetricKeySpec): Promise<Unwrapped> {
+    const mod = this.device.mod;
+    const policy = { restrict: this.caps.allowedMechanisms, rawRsa: this.caps.rsaOaepSha256 === "fallback" };
+    const t = importedPairTemplates(spec, req.keyUsage, keyLabel(req.ref.keyId, req.ref.version), keyObjectId(req.ref.keyId, req.ref.version), policy);
+    const session = (x: pkcs11js.Template) => (req.compareOnly ? asSessionObject(x) : x);
+    const made: pkcs11js.Handle[] = [];
+    let keep = false;
+    try {
+      let publicValues: pkcs11js.Template;
+      const bits = rsaBits(spec);
+      if (bits !== undefined) {
+        const priv = await u.unwrap(session(t.privateKey));
+        made.push(priv);
+        const [n, e] = mod.C_GetAttributeValue(s, priv, [{ type: pkcs11js.CKA_MODULUS }, { type: pkcs11js.CKA_PUBLIC_EXPONENT }]);
+        if (bitLength(n!.value!) !== bits) throw wrongPair(spec);
+        publicValues = [
+          { type: pkcs11js.CKA_MODULUS, value: n!.value! },
+          { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: e!.value! },
+        ];
+      } else {
+        const curve = CURVES[spec as keyof typeof CURVES];
+        const probe = await u.unwrap(ecProbeTemplate());
+        let point: Buffer | undefined;
+        try {
+          const [params] = mod.C_GetAttributeValue(s, probe, [{ type: pkcs11js.CKA_EC_PARAMS }]);
+          if (!params?.value?.equals(curve.oid)) throw wrongPair(spec);
+          point = ecPublicPoint(mod, s, probe, curve);
+        } finally {
+          mod.C_DestroyObject(s, probe);
+        }
+        if (!point) throw wrongPair(spec);
+        made.push(await u.unwrap(session(t.privateKey)));
+        publicValues = [{ type: pkcs11js.CKA_EC_POINT, value: derOctetString(point) }];
+      }
+      const pub = mod.C_CreateObject(s, session(t.publicKey(publicValues)));
+      made.push(pub);
+      const spki = readSpki(mod, s, pub, spec);
+      keep = !req.compareOnly;
+      return { checkValue: pairCheckValue(spki), objects: { privateKey: made[0]!, publicKey: pub, spki } };
+    } finally {
+      if (!keep) for (const h of made) mod.C_DestroyObject(s, h);
+    }
   }
 
   get outstandingWrappingKeys(): number {
@@ -197,41 +370,26 @@ export class ImportOps {
       }
       this.swept = true;
     }
-    for (const [id, h] of this.wrapping) {
-      if (Number(id.split(":")[1]) > now.getTime()) continue;
-      await this.device.run("destroy wrapping key", (s) => this.device.mod.C_DestroyObject(s, h));
-      this.wrapping.delete(id);
+    for (const id of [...this.wrapping.keys()]) {
+      if (parseWrappingKeyId(id).expiresAt <= now.getTime()) await this.destroyWrappingKey(id);
     }
   }
 
   /**
-   * The length, rounded up to 8 bytes, of what an OAEP block unwraps to: it is unwrapped once more as an
-   * extractable *session* object (visible to this process only), wrapped with AES-KWP under a throw-away
-   * device key that can never leave the device, and both are destroyed. Only the wrapped blob's length is
-   * used: the material stays inside the device, wrapped or not.
+   * The per-key bound: all but the newest `keep` sets of one key go (a later token of theirs then answers
+   * ExpiredImportTokenException). Newest = latest expiry; equal expiries keep creation order.
    */
-  private async probePaddedLength(s: pkcs11js.Handle, unwrap: (t: pkcs11js.Template) => Promise<pkcs11js.Handle>): Promise<number> {
-    const mod = this.device.mod;
-    const kek = mod.C_GenerateKey(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
-      { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
-      { type: pkcs11js.CKA_TOKEN, value: false },
-      { type: pkcs11js.CKA_SENSITIVE, value: true },
-      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-      { type: pkcs11js.CKA_WRAP, value: true },
-    ]);
-    let probe: pkcs11js.Handle | undefined;
-    try {
-      const t = probeTemplate();
-      probe = await unwrap(t);
-      retain(t);
-      return mod.C_WrapKey(s, { mechanism: CKM_AES_KEY_WRAP_KWP }, kek, probe, Buffer.alloc(1024)).length - 8;
-    } finally {
-      // WARNING: both objects go in this same session call: the probe is extractable.
-      if (probe !== undefined) mod.C_DestroyObject(s, probe);
-      mod.C_DestroyObject(s, kek);
-    }
+  async destroyOldWrappingKeys(keyId: string, keep: number): Promise<void> {
+    const mine = [...this.wrapping.keys()].filter((id) => parseWrappingKeyId(id).keyId === keyId);
+    mine.sort((a, b) => parseWrappingKeyId(a).expiresAt - parseWrappingKeyId(b).expiresAt);
+    for (const id of mine.slice(0, Math.max(0, mine.length - keep))) await this.destroyWrappingKey(id);
+  }
+
+  private async destroyWrappingKey(id: string): Promise<void> {
+    const h = this.wrapping.get(id);
+    if (h === undefined) return;
+    await this.device.run("destroy wrapping key", (s) => this.device.mod.C_DestroyObject(s, h));
+    this.wrapping.delete(id);
   }
 
   private async wrappingKey(wrappingKeyId: string): Promise<pkcs11js.Handle> {

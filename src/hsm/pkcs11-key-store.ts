@@ -1,6 +1,6 @@
 import pkcs11js from "pkcs11js";
 import { KmsError } from "../kms/errors.js";
-import type { KeyMaterialRef, KeyStore } from "../kms/ports.js";
+import type { KeyMaterialRef, KeyStore, UnwrapRequest } from "../kms/ports.js";
 import type {
   AsymmetricKeySpec,
   EncryptionAlgorithm,
@@ -8,13 +8,14 @@ import type {
   KeyUsage,
   MacAlgorithm,
   SigningAlgorithm,
+  UnwrapPath,
   WrappingAlgorithm,
   WrappingKeySpec,
 } from "../kms/types.js";
 import type { AuditSigner } from "../audit/signer.js";
 import { AsymmetricOps } from "./asymmetric-ops.js";
 import { Pkcs11AuditSigner } from "./audit-signing-key.js";
-import { type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
+import { type OaepFallbackSetting, type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
 import { generateDataKeyPair } from "./data-key-pairs.js";
 import { Device, type DeviceObserver } from "./device.js";
 import { HmacOps } from "./hmac-ops.js";
@@ -49,10 +50,11 @@ export class Pkcs11KeyStore implements KeyStore {
     readonly id: string,
     private readonly device: Device,
     readonly capabilities: ProbedCapabilities,
+    importFallback: OaepFallbackSetting,
   ) {
     this.asym = new AsymmetricOps(device, this.objects, capabilities);
     this.hmac = new HmacOps(device, this.objects, capabilities.allowedMechanisms);
-    this.imports = new ImportOps(device, this.objects, capabilities);
+    this.imports = new ImportOps(device, this.objects, capabilities, importFallback);
   }
 
   static open(id: string, opts: TokenOptions, observer: KeyStoreObserver = {}): Pkcs11KeyStore {
@@ -66,7 +68,7 @@ export class Pkcs11KeyStore implements KeyStore {
       } finally {
         token.mod.C_CloseSession(probeSession);
       }
-      const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, observer), caps);
+      const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, observer), caps, opts.importOaepSha256Fallback ?? "auto");
       token.pool.trySync((s) => store.objects.scan(token.mod, s));
       return store;
     } catch (err) {
@@ -149,11 +151,11 @@ export class Pkcs11KeyStore implements KeyStore {
     return this.hmac.verifyMac(ref, algorithm, message, mac);
   }
 
-  createWrappingKey(spec: WrappingKeySpec, expiresAt: Date): Promise<{ wrappingKeyId: string; publicKey: Buffer }> {
-    return this.imports.createWrappingKey(spec, expiresAt);
+  createWrappingKey(keyId: string, spec: WrappingKeySpec, algorithm: WrappingAlgorithm, expiresAt: Date): Promise<{ wrappingKeyId: string; publicKey: Buffer }> {
+    return this.imports.createWrappingKey(keyId, spec, algorithm, expiresAt);
   }
-  canUnwrap(algorithm: WrappingAlgorithm): boolean {
-    return this.imports.canUnwrap(algorithm);
+  unwrapPath(algorithm: WrappingAlgorithm): UnwrapPath | undefined {
+    return this.imports.unwrapPath(algorithm);
   }
   signImportToken(payload: Buffer): Promise<Buffer> {
     return this.imports.signImportToken(payload);
@@ -161,19 +163,17 @@ export class Pkcs11KeyStore implements KeyStore {
   verifyImportToken(payload: Buffer, mac: Buffer): Promise<boolean> {
     return this.imports.verifyImportToken(payload, mac);
   }
-  importAesKey(ref: KeyMaterialRef, wrappingKeyId: string, algorithm: WrappingAlgorithm, encrypted: Buffer): Promise<void> {
-    return this.imports.importAesKey(ref, wrappingKeyId, algorithm, encrypted);
+  unwrapKeyMaterial(req: UnwrapRequest): Promise<{ checkValue: Buffer; unwrapPath: UnwrapPath }> {
+    return this.imports.unwrapKeyMaterial(req);
   }
   outstandingWrappingKeys(): number {
     return this.imports.outstandingWrappingKeys;
   }
-
   destroyExpiredWrappingKeys(now: Date): Promise<void> {
     return this.imports.destroyExpiredWrappingKeys(now);
   }
-
-  keyCheckValue(ref: KeyMaterialRef): Promise<Buffer> {
-    return this.imports.keyCheckValue(this.secretOf(ref));
+  destroyOldWrappingKeys(keyId: string, keep: number): Promise<void> {
+    return this.imports.destroyOldWrappingKeys(keyId, keep);
   }
 
   /** True when the material is complete: the secret key, or both halves of a pair. */

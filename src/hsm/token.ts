@@ -10,6 +10,8 @@ export interface TokenOptions {
   readonly maxSessions: number;
   /** See the key store configuration field of the same name; absent means "auto". */
   readonly rsaOaepSha256Fallback?: "auto" | "allow" | "deny";
+  /** See the key store configuration field of the same name; absent means "auto". */
+  readonly importOaepSha256Fallback?: "auto" | "allow" | "deny";
 }
 
 /** An open, logged-in token: the module, its slot, and a pool of sessions. */

@@ -6,7 +6,7 @@ import { isAliasName, keyArn, type Partition } from "./key-ids.js";
 import type { KeyStoreConnections } from "./key-store-connections.js";
 import type { Clock, KeyStore, MetadataStore } from "./ports.js";
 import { assertUsable } from "./rules.js";
-import type { KeyRecord, KeyUsage } from "./types.js";
+import type { KeyRecord, KeyUsage, UnwrapPath } from "./types.js";
 
 /**
  * Lifecycle events the daemon turns into log lines and metrics. The domain only reports them; every
@@ -18,10 +18,20 @@ export interface LifecycleEvents {
   keyDeleted(e: { keyId: string; keyStoreId: string; versions: number }): void;
   keyRotated(e: { keyId: string; version: number; rotationType: "AUTOMATIC" | "ON_DEMAND" }): void;
   /**
-   * Key material was imported (BYOK). `unwrapPath` says where the unwrap ran: always "device" today — the
-   * software OAEP path is not offered for imports (docs/byok.md). Never carries material or token secrets.
+   * Key material was imported (BYOK), or re-imported over the same material to change its expiry
+   * (`reimport`). `unwrapPath` says where the unwrap ran: "device", or "software" (SHA-256 OAEP decoded in
+   * the process, where the key store's importOaepSha256Fallback allows it). Never carries material or
+   * token secrets.
    */
-  materialImported?(e: { keyId: string; keyStoreId: string; wrappingAlgorithm: string; unwrapPath: "device"; expirationModel: string; validTo: Date | undefined }): void;
+  materialImported?(e: {
+    keyId: string;
+    keyStoreId: string;
+    wrappingAlgorithm: string;
+    unwrapPath: UnwrapPath;
+    expirationModel: string;
+    validTo: Date | undefined;
+    reimport: boolean;
+  }): void;
   /** Imported material was destroyed: deleted by request, or expired at its ValidTo. */
   materialRemoved?(e: { keyId: string; keyStoreId: string; reason: "deleted" | "expired" }): void;
   /** A due job (deletion or rotation) could not run now and will be retried. */
@@ -42,6 +52,8 @@ export interface ServiceDeps {
   readonly partition: Partition;
   /** Bound on unexpired import parameter sets per key store (default DEFAULT_MAX_IMPORT_PARAMETER_SETS). */
   readonly maxImportParameterSets?: number;
+  /** Unexpired import parameter sets kept per key; older ones go (default DEFAULT_IMPORT_PARAMETER_SETS_PER_KEY). */
+  readonly importParameterSetsPerKey?: number;
   readonly events?: LifecycleEvents | undefined;
   /** Connection management of the configured key stores (absent in tests that build bare deps). */
   readonly connections?: KeyStoreConnections | undefined;

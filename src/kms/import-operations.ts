@@ -1,19 +1,25 @@
 import type { ServiceDeps } from "./deps.js";
 import { storeOf } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
+import { checkWrappingFits } from "./import-material.js";
 import { checkImportClaims, decodeImportTokenPayload, encodeImportTokenPayload, splitImportToken } from "./import-token.js";
 import { keyArn } from "./key-ids.js";
 import { keyLocks } from "./key-locks.js";
 import { managedKey } from "./state-operations.js";
-import { EXPIRATION_MODELS, type KeyRecord, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from "./types.js";
+import { EXPIRATION_MODELS, type KeyRecord, type UnwrapPath, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from "./types.js";
 import { optionalEnum, requireBytes } from "./validate.js";
 
 /** AWS: import parameters are valid for 24 hours; ValidTo at most 365 days ahead. */
 export const PARAMETERS_VALID_MS = 24 * 3_600_000;
 /** Unexpired import parameter sets (wrapping key pairs) one key store may hold at once. */
 export const DEFAULT_MAX_IMPORT_PARAMETER_SETS = 100;
+/**
+ * Unexpired import parameter sets one key keeps: a further GetParametersForImport destroys the oldest, so
+ * one caller cannot use up the key store's sets (AWS keeps every set for its 24 h; see docs/byok.md).
+ */
+export const DEFAULT_IMPORT_PARAMETER_SETS_PER_KEY = 5;
 export const MAX_VALID_TO_MS = 365 * 86_400_000;
-/** Wrapped material: a 4096-bit OAEP block plus a KWP-wrapped 256-bit key leaves room; AWS caps at 6144. */
+/** Wrapped material: a 4096-bit OAEP block plus a KWP-wrapped RSA-4096 PKCS#8 key (~2.4 KB) fits; AWS caps at 6144. */
 const MAX_ENCRYPTED_BYTES = 6144;
 
 export interface ImportParameters {
@@ -34,8 +40,8 @@ async function externalKey(deps: ServiceDeps, keyId: string | undefined, op: "Ge
 
 /**
  * GetParametersForImport: a fresh wrapping key pair in the key's token and a token binding it to this key,
- * the algorithm and the expiry. SHA-256 algorithms are refused here, before the client wraps anything,
- * when the device cannot unwrap with them (see docs/byok.md).
+ * the algorithm and the expiry. Algorithms the key store cannot unwrap with, and wrappings AWS does not
+ * allow for the key's material, are refused here, before the client wraps anything (see docs/byok.md).
  */
 export async function getParametersForImport(
   deps: ServiceDeps,
@@ -49,17 +55,20 @@ export async function getParametersForImport(
   if (!algorithm) throw validation("WrappingAlgorithm is required.");
   if (!spec) throw validation("WrappingKeySpec is required.");
   const key = await externalKey(deps, req.keyId, "GetParametersForImport");
+  checkWrappingFits(key.keySpec, algorithm, spec);
   const store = storeOf(deps, key);
-  if (!store.canUnwrap(algorithm)) {
+  if (!store.unwrapPath(algorithm)) {
     throw new KmsError(
       "UnsupportedOperationException",
-      `The key store '${store.id}' cannot unwrap with ${algorithm} on its device (no RSA-OAEP with SHA-256), and a software unwrap would expose the key material in process memory. Use ${algorithm.replace("SHA_256", "SHA_1")}.`,
+      `The key store '${store.id}' cannot unwrap ${algorithm}: its device lacks RSA-OAEP with SHA-256 and its importOaepSha256Fallback setting does not allow decoding it in the process. Use ${algorithm.replace("SHA_256", "SHA_1")}.`,
     );
   }
-  // Every call leaves an RSA key pair in the device for 24 h: bound how many may pile up, so that a caller
-  // cannot fill the token (SoftHSM2 slows down with every object it holds). Expired ones go first.
+  // Every call leaves an RSA key pair in the device for 24 h: bound how many may pile up, per key (the
+  // oldest of this key go) and per store (refused), so that a caller cannot fill the token (SoftHSM2 slows
+  // down with every object it holds). Expired ones go first.
   const now = deps.clock.now();
   await store.destroyExpiredWrappingKeys(now);
+  await store.destroyOldWrappingKeys(key.keyId, (deps.importParameterSetsPerKey ?? DEFAULT_IMPORT_PARAMETER_SETS_PER_KEY) - 1);
   const limit = deps.maxImportParameterSets ?? DEFAULT_MAX_IMPORT_PARAMETER_SETS;
   if (store.outstandingWrappingKeys() >= limit) {
     throw new KmsError(
@@ -68,7 +77,7 @@ export async function getParametersForImport(
     );
   }
   const expiresAt = new Date(now.getTime() + PARAMETERS_VALID_MS);
-  const { wrappingKeyId, publicKey } = await store.createWrappingKey(spec, expiresAt);
+  const { wrappingKeyId, publicKey } = await store.createWrappingKey(key.keyId, spec, algorithm, expiresAt);
   const payload = encodeImportTokenPayload({ keyId: key.keyId, wrappingKeyId, algorithm, expiresAt });
   const mac = await store.signImportToken(payload);
   return { keyId: keyArn(deps.partition, key.keyId), importToken: Buffer.concat([payload, mac]), publicKey, parametersValidTo: expiresAt };
@@ -83,10 +92,14 @@ export interface ImportKeyMaterialRequest {
 }
 
 /**
- * ImportKeyMaterial. Order: verify the token on the device, unwrap into a token object, compare its check
- * value with the one remembered from earlier imports, then record the import and enable the key in one
- * transaction. Any failure after the unwrap destroys the object: the key stays PendingImport with nothing
- * in the token (a crash in between is cleaned up by start-up reconciliation).
+ * ImportKeyMaterial. Order: verify the token on the device, then under the key's lock:
+ * - PendingImport: unwrap into token objects, compare their check value with the one remembered from
+ *   earlier imports, then record the import and enable the key in one transaction. Any failure after the
+ *   unwrap destroys the objects: the key stays PendingImport with nothing in the token (a crash in between
+ *   is cleaned up by start-up reconciliation).
+ * - Enabled or Disabled (material present): AWS lets the same material be imported again to change its
+ *   expiration. It is unwrapped into session objects only to compare check values, which are destroyed at
+ *   once; the same material → only the expiration changes, other material → IncorrectKeyMaterialException.
  */
 export async function importKeyMaterial(deps: ServiceDeps, req: ImportKeyMaterialRequest): Promise<void> {
   const token = requireBytes("ImportToken", req.importToken, 1, 4096);
@@ -100,6 +113,7 @@ export async function importKeyMaterial(deps: ServiceDeps, req: ImportKeyMateria
   } else if (req.validTo) {
     throw validation("ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.");
   }
+  const validTo = model === "KEY_MATERIAL_EXPIRES" ? req.validTo : undefined;
   const key = await externalKey(deps, req.keyId, "ImportKeyMaterial");
   const store = storeOf(deps, key);
   const { payload, mac } = splitImportToken(token);
@@ -111,30 +125,34 @@ export async function importKeyMaterial(deps: ServiceDeps, req: ImportKeyMateria
 
   await keyLocks.run(key.keyId, async () => {
     const fresh = await deps.metadata.getKey(key.keyId);
-    if (fresh?.keyState !== "PendingImport") {
-      throw new KmsError("KMSInvalidStateException", `ImportKeyMaterial: key ${key.keyId} is no longer PendingImport.`);
-    }
+    const state = fresh?.keyState;
     const ref = { keyId: key.keyId, version: key.currentVersion };
-    await store.destroyKey(ref); // leftovers of a crashed import (the key is PendingImport: nothing legitimate is there)
-    await store.importAesKey(ref, claims.wrappingKeyId, claims.algorithm, encrypted);
-    try {
-      const kcv = await store.keyCheckValue(ref);
-      const previous = await deps.metadata.getImport(key.keyId);
-      if (previous && !previous.keyCheckValue.equals(kcv)) {
-        throw new KmsError("IncorrectKeyMaterialException", "The key material is not the material previously imported into this key.");
+    const unwrap = { ref, keySpec: key.keySpec, keyUsage: key.keyUsage, wrappingKeyId: claims.wrappingKeyId, algorithm: claims.algorithm, encrypted };
+    const previous = await deps.metadata.getImport(key.keyId);
+    const report = (unwrapPath: UnwrapPath, reimport: boolean) =>
+      deps.events?.materialImported?.({ keyId: key.keyId, keyStoreId: key.keyStoreId, wrappingAlgorithm: claims.algorithm, unwrapPath, expirationModel: model, validTo, reimport });
+    const different = () => new KmsError("IncorrectKeyMaterialException", "The key material is not the material previously imported into this key.");
+
+    if (state === "Enabled" || state === "Disabled") {
+      const { checkValue, unwrapPath } = await store.unwrapKeyMaterial({ ...unwrap, compareOnly: true });
+      if (!previous?.keyCheckValue.equals(checkValue)) throw different();
+      if (!(await deps.metadata.updateImportExpiry({ keyId: key.keyId, expirationModel: model, validTo }, state))) {
+        throw new KmsError("KMSInvalidStateException", `ImportKeyMaterial: key ${key.keyId} changed state meanwhile.`);
       }
-      const validTo = model === "KEY_MATERIAL_EXPIRES" ? req.validTo : undefined;
-      if (!(await deps.metadata.completeImport({ keyId: key.keyId, keyCheckValue: kcv, expirationModel: model, validTo }))) {
+      report(unwrapPath, true);
+      return;
+    }
+    if (state !== "PendingImport") {
+      throw new KmsError("KMSInvalidStateException", `ImportKeyMaterial: key ${key.keyId} is ${state ?? "gone"}; material can be imported into PendingImport, Enabled or Disabled keys.`);
+    }
+    await store.destroyKey(ref); // leftovers of a crashed import (the key is PendingImport: nothing legitimate is there)
+    const { checkValue, unwrapPath } = await store.unwrapKeyMaterial({ ...unwrap, compareOnly: false });
+    try {
+      if (previous && !previous.keyCheckValue.equals(checkValue)) throw different();
+      if (!(await deps.metadata.completeImport({ keyId: key.keyId, keyCheckValue: checkValue, expirationModel: model, validTo }))) {
         throw new KmsError("KMSInvalidStateException", `ImportKeyMaterial: key ${key.keyId} is no longer PendingImport.`);
       }
-      deps.events?.materialImported?.({
-        keyId: key.keyId,
-        keyStoreId: key.keyStoreId,
-        wrappingAlgorithm: claims.algorithm,
-        unwrapPath: "device",
-        expirationModel: model,
-        validTo,
-      });
+      report(unwrapPath, false);
     } catch (err) {
       await store.destroyKey(ref);
       throw err;

@@ -3,6 +3,7 @@ import { type ServiceDeps, requestAccess, authorizeAccount, authorizedKey } from
 import { defaultPolicy, type ParsedPolicy, parsePolicy } from "./authz/policy.js";
 import { administratorOf, checkNewPolicy } from "./policy-operations.js";
 import { KmsError, validation } from "./errors.js";
+import { IMPORTABLE_KEY_SPECS } from "./import-material.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
 import { connectedStore } from "./key-store-operations.js";
 import { allowedUsages, encryptionAlgorithmsFor, macAlgorithmsFor, signingAlgorithmsFor } from "./rules.js";
@@ -58,9 +59,8 @@ export async function createKey(deps: ServiceDeps, req: CreateKeyRequest): Promi
   if (origin !== "AWS_KMS" && origin !== "EXTERNAL") {
     throw new KmsError("UnsupportedOperationException", `Origin ${origin} is not supported by this service.`);
   }
-  if (origin === "EXTERNAL" && keySpec !== "SYMMETRIC_DEFAULT") {
-    // Importing HMAC and asymmetric material is not built yet (docs/byok.md).
-    throw new KmsError("UnsupportedOperationException", `Origin EXTERNAL is supported for KeySpec SYMMETRIC_DEFAULT only; not ${keySpec}.`);
+  if (origin === "EXTERNAL" && !IMPORTABLE_KEY_SPECS.includes(keySpec)) {
+    throw new KmsError("UnsupportedOperationException", `Origin EXTERNAL is not supported for KeySpec ${keySpec} here (docs/byok.md).`);
   }
   if (req.multiRegion) throw new KmsError("UnsupportedOperationException", "Multi-Region keys are not supported.");
   if (keyUsage === "KEY_AGREEMENT") {

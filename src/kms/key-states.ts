@@ -43,13 +43,8 @@ export const MANAGEMENT_STATE_RULES = {
   GetKeyRotationStatus: { PendingImport: "UnsupportedOperationException" },
   ListKeyRotations: {},
   GetParametersForImport: { PendingDeletion: "KMSInvalidStateException", Unavailable: "KMSInvalidStateException" },
-  // Re-importing over present material (to change its expiry) is not offered: delete it first.
-  ImportKeyMaterial: {
-    Enabled: "KMSInvalidStateException",
-    Disabled: "KMSInvalidStateException",
-    PendingDeletion: "KMSInvalidStateException",
-    Unavailable: "KMSInvalidStateException",
-  },
+  // Enabled and Disabled keys take the same material again (to change its expiration).
+  ImportKeyMaterial: { PendingDeletion: "KMSInvalidStateException", Unavailable: "KMSInvalidStateException" },
   DeleteImportedKeyMaterial: { PendingDeletion: "KMSInvalidStateException", Unavailable: "KMSInvalidStateException" },
   PutKeyPolicy: {},
   GetKeyPolicy: {},

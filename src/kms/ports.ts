@@ -14,6 +14,7 @@ import type {
   RsaOaepSha256Path,
   SigningAlgorithm,
   Tag,
+  UnwrapPath,
   VersionRecord,
   WrappingAlgorithm,
   WrappingKeySpec,
@@ -79,26 +80,42 @@ export interface MacKeyOperations {
  * material is never in plaintext outside it.
  */
 export interface KeyImportOperations {
-  /** Generates an RSA pair whose private half may only unwrap; returns its id and DER SPKI. */
-  createWrappingKey(spec: WrappingKeySpec, expiresAt: Date): Promise<{ wrappingKeyId: string; publicKey: Buffer }>;
-  /** Whether the device can unwrap with this algorithm (OAEP-SHA-256 is missing on SoftHSM2). */
-  canUnwrap(algorithm: WrappingAlgorithm): boolean;
+  /**
+   * Generates an RSA pair for one import parameter set of `keyId`, whose private half may only unwrap
+   * (or, for the software path, only raw-RSA decrypt); returns its id and DER SPKI.
+   */
+  createWrappingKey(keyId: string, spec: WrappingKeySpec, algorithm: WrappingAlgorithm, expiresAt: Date): Promise<{ wrappingKeyId: string; publicKey: Buffer }>;
+  /** Where an import with this algorithm unwraps, or undefined when this key store cannot (configuration). */
+  unwrapPath(algorithm: WrappingAlgorithm): UnwrapPath | undefined;
   /** MAC of an import token's payload, with a key held in the device. */
   signImportToken(payload: Buffer): Promise<Buffer>;
   /** Verifies an import token's MAC on the device; false for any mismatch. */
   verifyImportToken(payload: Buffer, mac: Buffer): Promise<boolean>;
   /**
-   * Unwraps AES-256 material into a token object under `ref`, sensitive and non-extractable. Throws
-   * InvalidCiphertextException when it does not unwrap and IncorrectKeyMaterialException when it is not
-   * 256 bits; either way nothing is left in the device.
+   * Unwraps material of `material.keySpec` into token objects under `ref` (sensitive, non-extractable;
+   * for key pairs also the public key), or with `compareOnly` into session objects that are destroyed at
+   * once. Returns a check value computed by the device (never the material) that recognises the same
+   * material again. Throws InvalidCiphertextException when it does not unwrap and
+   * IncorrectKeyMaterialException when it is not valid material of the spec; either way nothing is left.
    */
-  importAesKey(ref: KeyMaterialRef, wrappingKeyId: string, algorithm: WrappingAlgorithm, encrypted: Buffer): Promise<void>;
-  /** A key check value computed by the device (never the material), to recognise re-imported material. */
-  keyCheckValue(ref: KeyMaterialRef): Promise<Buffer>;
+  unwrapKeyMaterial(req: UnwrapRequest): Promise<{ checkValue: Buffer; unwrapPath: UnwrapPath }>;
   /** Destroys wrapping key pairs whose parameters expired at or before `now`. */
   destroyExpiredWrappingKeys(now: Date): Promise<void>;
+  /** Destroys all but the newest `keep` unexpired wrapping key pairs of `keyId`. */
+  destroyOldWrappingKeys(keyId: string, keep: number): Promise<void>;
   /** How many wrapping key pairs (unexpired import parameter sets) the device holds. */
   outstandingWrappingKeys(): number;
+}
+
+/** One ImportKeyMaterial unwrap (see {@link KeyImportOperations.unwrapKeyMaterial}). */
+export interface UnwrapRequest {
+  readonly ref: KeyMaterialRef;
+  readonly keySpec: KeySpec;
+  readonly keyUsage: KeyUsage;
+  readonly wrappingKeyId: string;
+  readonly algorithm: WrappingAlgorithm;
+  readonly encrypted: Buffer;
+  readonly compareOnly: boolean;
 }
 
 /**
@@ -171,6 +188,11 @@ export interface ImportMetadata {
   getImport(keyId: string): Promise<ImportRecord | undefined>;
   /** Records the import and turns the key PendingImport → Enabled; false (nothing written) if it was not PendingImport. */
   completeImport(record: ImportRecord): Promise<boolean>;
+  /**
+   * Re-import of the same material over present material: only the expiry changes, and only while the key
+   * is still in `state` (Enabled or Disabled); false (nothing written) otherwise.
+   */
+  updateImportExpiry(record: Omit<ImportRecord, "keyCheckValue">, state: KeyState): Promise<boolean>;
   /** The material is gone: `from` → PendingImport and the expiry cleared (the check value stays); false if not in `from`. */
   removeMaterial(keyId: string, from: KeyState): Promise<boolean>;
   /** Keys whose imported material expires at or before `now` (Enabled or Disabled, not deleted), soonest first. */

@@ -73,6 +73,13 @@ export type WrappingAlgorithm = (typeof WRAPPING_ALGORITHMS)[number];
 export const WRAPPING_KEY_SPECS = ["RSA_2048", "RSA_3072", "RSA_4096"] as const;
 export type WrappingKeySpec = (typeof WRAPPING_KEY_SPECS)[number];
 
+/**
+ * Where an import's unwrap runs: "device" (C_UnwrapKey only), or "software" (raw RSA on the device, the
+ * OAEP decoding in the process, then in-token unwrap; SHA-256 wrapping on a device without it, where the
+ * key store's importOaepSha256Fallback allows it). Recorded in the import's log entry.
+ */
+export type UnwrapPath = "device" | "software";
+
 export const EXPIRATION_MODELS = ["KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE"] as const;
 export type ExpirationModel = (typeof EXPIRATION_MODELS)[number];
 

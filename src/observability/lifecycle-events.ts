@@ -24,10 +24,14 @@ export function lifecycleEvents(log: Logger, metrics: Metrics): LifecycleEvents 
       metrics.keyRotations.inc({ type: rotationType });
       log.info({ event: "KeyRotated", keyId, version, rotationType }, "key rotated");
     },
-    materialImported: ({ keyId, keyStoreId, wrappingAlgorithm, unwrapPath, expirationModel, validTo }) => {
+    materialImported: ({ keyId, keyStoreId, wrappingAlgorithm, unwrapPath, expirationModel, validTo, reimport }) => {
       log.info(
-        { event: "KeyMaterialImported", keyId, keyStoreId, wrappingAlgorithm, unwrapPath, expirationModel, validTo: validTo?.toISOString() },
-        "key material imported (unwrapped inside the token)",
+        { event: "KeyMaterialImported", keyId, keyStoreId, wrappingAlgorithm, unwrapPath, expirationModel, validTo: validTo?.toISOString(), reimport },
+        reimport
+          ? "the same key material was imported again: only its expiration changed"
+          : unwrapPath === "device"
+            ? "key material imported (unwrapped inside the token)"
+            : "key material imported (OAEP decoded in the process: software path)",
       );
     },
     materialRemoved: ({ keyId, keyStoreId, reason }) => {

@@ -43,6 +43,16 @@ export class SqliteImportStore extends SqliteAccessStore implements ImportMetada
     })();
   }
 
+  async updateImportExpiry(rec: Omit<ImportRecord, "keyCheckValue">, state: KeyState): Promise<boolean> {
+    const changed = this.db
+      .prepare(
+        `UPDATE key_material SET expiration_model = ?, valid_to = ?
+         WHERE key_id = ? AND EXISTS (SELECT 1 FROM keys WHERE key_id = ? AND key_state = ? AND deleted_at IS NULL)`,
+      )
+      .run(rec.expirationModel, rec.validTo?.getTime() ?? null, rec.keyId, rec.keyId, state).changes;
+    return changed === 1;
+  }
+
   async removeMaterial(keyId: string, from: KeyState): Promise<boolean> {
     return this.db.transaction(() => {
       const changed = this.db

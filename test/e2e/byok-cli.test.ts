@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -30,5 +30,14 @@ describe("p11kms CLI: BYOK", () => {
     expect(Buffer.from(out.Plaintext, "base64").toString()).toBe("byok");
     const params = JSON.parse(await cli("get-parameters-for-import", "--key-id", keyId, "--wrapping-algorithm", "RSAES_OAEP_SHA_1", "--wrapping-key-spec", "RSA_2048")) as Record<string, unknown>;
     expect(Object.keys(params).sort()).toEqual(["ImportToken", "KeyId", "ParametersValidTo", "PublicKey"]);
+
+    // HMAC material, wrapped with RSAES_OAEP_SHA_256 (the software path on SoftHSM2).
+    const macKey = (JSON.parse(await cli("create-key", "--origin", "EXTERNAL", "--key-spec", "HMAC_256", "--key-usage", "GENERATE_VERIFY_MAC")) as { KeyMetadata: { KeyId: string } }).KeyMetadata.KeyId;
+    const hmacMaterial = randomBytes(48);
+    const hmacFile = join(daemon.token.dir, "hmac.bin");
+    writeFileSync(hmacFile, hmacMaterial, { mode: 0o600 });
+    await cli("import-key-material", "--key-id", macKey, "--material-file", hmacFile, "--wrapping-algorithm", "RSAES_OAEP_SHA_256", "--wrapping-key-spec", "RSA_2048");
+    const mac = JSON.parse(await cli("generate-mac", "--key-id", macKey, "--mac-algorithm", "HMAC_SHA_256", "--message", Buffer.from("m").toString("base64"))) as { Mac: string };
+    expect(Buffer.from(mac.Mac, "base64")).toEqual(createHmac("sha256", hmacMaterial).update("m").digest());
   }, 60_000);
 });

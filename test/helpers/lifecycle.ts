@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
+import type { TokenOptions } from "../../src/hsm/token.js";
 import type { LifecycleEvents, ServiceDeps } from "../../src/kms/deps.js";
 import { explainDeviceFault } from "../../src/hsm/connection-failure.js";
 import { type ConnectionOptions, KeyStoreConnections, type KeyStoreOpener } from "../../src/kms/key-store-connections.js";
@@ -51,7 +52,11 @@ export async function openLifecycleService(
   tokens: TestToken[],
   clock: Clock,
   extraStoreIds: string[] = [],
-  options: Omit<ConnectionOptions, "reconcile"> & { explain?: KeyStoreOpener["explain"] } = {},
+  options: Omit<ConnectionOptions, "reconcile"> & {
+    explain?: KeyStoreOpener["explain"];
+    /** Key store settings beyond the token (the OAEP-SHA-256 fallbacks). */
+    storeOptions?: Pick<TokenOptions, "rsaOaepSha256Fallback" | "importOaepSha256Fallback">;
+  } = {},
 ): Promise<LifecycleService> {
   const metadata = new SqliteMetadataStore(join(tokens[0]!.dir, "p11kms.db"));
   const live = new Map<string, KeyStore>();
@@ -66,7 +71,7 @@ export async function openLifecycleService(
         if (!t) throw new Error(`no token labelled '${id}'`);
         return Pkcs11KeyStore.open(
           id,
-          { modulePath: t.modulePath, tokenLabel: t.label, pin: t.pin, maxSessions: 4 },
+          { modulePath: t.modulePath, tokenLabel: t.label, pin: t.pin, maxSessions: 4, ...options.storeOptions },
           { tokenFault: (op, rv) => onFault(explainDeviceFault(op, rv)) },
         );
       },

@@ -55,7 +55,7 @@ describe("CreateKey / DescribeKey / ListKeys", () => {
     expect(await code(svc.createKey({ keySpec: "ECC_NIST_P256", keyUsage: "KEY_AGREEMENT" }))).toBe("UnsupportedOperationException");
     expect(await code(svc.createKey({ keySpec: "HMAC_256", keyUsage: "ENCRYPT_DECRYPT" }))).toBe("ValidationException");
     expect(await code(svc.createKey({ keyUsage: "SIGN_VERIFY" }))).toBe("ValidationException");
-    expect(await code(svc.createKey({ origin: "EXTERNAL", keySpec: "HMAC_256" }))).toBe("UnsupportedOperationException");
+    expect(await code(svc.createKey({ origin: "EXTERNAL", keySpec: "ECC_NIST_EDWARDS25519", keyUsage: "SIGN_VERIFY" }))).toBe("UnsupportedOperationException");
     expect(await code(svc.createKey({ origin: "AWS_CLOUDHSM" }))).toBe("UnsupportedOperationException");
     expect(await code(svc.createKey({ description: "x".repeat(8193) }))).toBe("ValidationException");
     expect(await code(svc.createKey({ tags: [{ tagKey: "aws:x", tagValue: "" }] }))).toBe("TagException");

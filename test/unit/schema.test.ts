@@ -38,7 +38,7 @@ describe("configSchema", () => {
       aws: { enabled: true, listen: "127.0.0.1:4599", insecure: true, accessKeyFiles: [], maxBodyBytes: 262144, requestTimeoutMs: 30000 },
       metrics: { listen: "127.0.0.1:9464", enabled: true },
       storage: { sqlitePath: "p11kms.db" },
-      keyStores: [{ id: "default", uri: URI, maxSessions: 8, rsaOaepSha256Fallback: "auto" }],
+      keyStores: [{ id: "default", uri: URI, maxSessions: 8, rsaOaepSha256Fallback: "auto", importOaepSha256Fallback: "auto" }],
       moduleEnvironment: {},
       log: { level: "info" },
       shutdown: { drainTimeoutMs: 10000 },
@@ -122,6 +122,13 @@ describe("configSchema", () => {
     expect(issues({ keyStores: [{ ...STORE, maxSessions: 0 }] })[0]).toMatch(/^keyStores\.0\.maxSessions: /);
     expect(issues({ keyStores: [{ ...STORE, maxSessions: 257 }] })[0]).toMatch(/^keyStores\.0\.maxSessions: /);
     expect(issues({ keyStores: [{ ...STORE, maxSessions: 1.5 }] })[0]).toMatch(/^keyStores\.0\.maxSessions: /);
+  });
+
+  it("accepts auto/allow/deny for importOaepSha256Fallback (default auto) and nothing else", () => {
+    for (const v of ["auto", "allow", "deny"] as const) {
+      expect(configSchema.parse({ keyStores: [{ ...STORE, importOaepSha256Fallback: v }] }).keyStores[0]!.importOaepSha256Fallback).toBe(v);
+    }
+    expect(issues({ keyStores: [{ ...STORE, importOaepSha256Fallback: true }] })[0]).toMatch(/^keyStores\.0\.importOaepSha256Fallback: /);
   });
 
   it("accepts auto/allow/deny for rsaOaepSha256Fallback and nothing else", () => {
