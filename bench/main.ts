@@ -4,7 +4,8 @@
  *                  service layer);
  *   the daemon:    Encrypt 32 B / 4 KB, Decrypt 4 KB, GenerateDataKey, Encrypt 4 KB at half load, and
  *                  Sign/Verify ECDSA P-256, Sign RSA-2048 PSS;
- *   the transport: a grpc-js echo server driven by the same h2load load as the daemon.
+ *   the transport: a grpc-js echo server driven by the same h2load load as the daemon;
+ *   the audit log: Encrypt with the audit log off, and with fsync on, against the default (on, no fsync).
  * Every process under test is a child with its own fresh SoftHSM2 token; all are stopped and every temp
  * directory removed at the end, on error and on Ctrl-C. See docs/benchmarks.md.
  */
@@ -37,6 +38,13 @@ interface DaemonResults {
   readonly signEcdsa: LoadRow;
   readonly verifyEcdsa: LoadRow;
   readonly signRsa: LoadRow;
+}
+
+/** Encrypt on daemons whose audit log differs from the default (sync durability, no fsync). */
+interface AuditResults {
+  readonly encrypt32Off: LoadRow;
+  readonly encrypt4kOff: LoadRow;
+  readonly encrypt4kFsync: LoadRow;
 }
 
 interface EchoResults {
@@ -79,16 +87,18 @@ try {
   await warnIfBusy();
   const raw = await rawScenarios(settings);
   const kms = await daemonScenarios(settings, load);
+  const audit = await auditScenarios(load);
   // The echo runs at the daemon's half-load rate too, so both p99s come from the same h2load pacing.
   const echo = await echoScenarios(load, paced(settings, kms.encrypt4k));
 
   const rows: TableRow[] = [
     ...[kms.encrypt32, kms.encrypt4k, kms.decrypt4k, kms.generateDataKey, kms.encrypt4kPaced].map(loadRow),
     ...[kms.signEcdsa, kms.verifyEcdsa, kms.signRsa].map(loadRow),
+    ...[audit.encrypt32Off, audit.encrypt4kOff, audit.encrypt4kFsync].map(loadRow),
     ...[echo.echo32, echo.echo4k, echo.echo4kPaced].map(loadRow),
     ...RAW_MODES.map((m) => rawRow(raw[m])),
   ];
-  const ratios = ratiosOf(raw, kms, echo);
+  const ratios = [...ratiosOf(raw, kms, echo), ...auditRatios(kms, audit)];
   process.stdout.write(`\n${formatReport(rows, ratios)}`);
   const resultsFile = join(PROJECT_ROOT, "dist-bench", "results.json");
   const results = { date: new Date().toISOString(), machine: machine(), settings, rows, ratios };
@@ -141,6 +151,35 @@ async function daemonScenarios(s: BenchSettings, load: LoadSettings): Promise<Da
     await daemon.child.stop();
     if (s.cpuProfDir) log(`daemon CPU profile written to ${s.cpuProfDir}`);
   }
+}
+
+/** The audit log's cost: the same Encrypt scenarios on a daemon without audit log, and on one that fsyncs. */
+async function auditScenarios(load: LoadSettings): Promise<AuditResults> {
+  const run = async (audit: { enabled: boolean; fsync: boolean }, label: string, sizes: ("encrypt32" | "encrypt4k")[]) => {
+    const token = createToken(cleanup, `bench-audit-${audit.enabled ? "fsync" : "off"}`);
+    const daemon = await startDaemon(cleanup, token, { cpuProfDir: undefined, audit });
+    const t = await kmsTargets(daemon);
+    try {
+      const rows: LoadRow[] = [];
+      for (const size of sizes) rows.push(reportLoad(await runLoad({ ...t[size], name: `${t[size].name} (${label})` }, load)));
+      return rows;
+    } finally {
+      t.close();
+      await daemon.child.stop();
+    }
+  };
+  const [encrypt32Off, encrypt4kOff] = await run({ enabled: false, fsync: false }, "audit log off", ["encrypt32", "encrypt4k"]);
+  const [encrypt4kFsync] = await run({ enabled: true, fsync: true }, "audit log with fsync", ["encrypt4k"]);
+  return { encrypt32Off: encrypt32Off!, encrypt4kOff: encrypt4kOff!, encrypt4kFsync: encrypt4kFsync! };
+}
+
+function auditRatios(kms: DaemonResults, audit: AuditResults): Ratio[] {
+  const rps = (r: LoadRow) => r.result.reqPerSec;
+  return [
+    { name: "Encrypt 32 B audit log on / off", value: rps(kms.encrypt32) / rps(audit.encrypt32Off), unit: "ratio" },
+    { name: "Encrypt 4 KB audit log on / off", value: rps(kms.encrypt4k) / rps(audit.encrypt4kOff), unit: "ratio" },
+    { name: "Encrypt 4 KB audit log with fsync / off", value: rps(audit.encrypt4kFsync) / rps(audit.encrypt4kOff), unit: "ratio" },
+  ];
 }
 
 async function echoScenarios(load: LoadSettings, pace: PacedLoad): Promise<EchoResults> {

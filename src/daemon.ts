@@ -5,6 +5,10 @@ import { startAwsServer } from "./api/aws/server.js";
 import { SigV4Verifier } from "./api/aws/sigv4.js";
 import { type GrpcServer, KMS_SERVICE_NAME, startGrpcServer } from "./api/grpc/server.js";
 import { quotaGateFor } from "./api/quota-gate.js";
+import { auditedService } from "./audit/auditor.js";
+import { withInternalAudit } from "./audit/internal-events.js";
+import { type AuditRuntime, startAudit } from "./audit/setup.js";
+import type { AuditSigner } from "./audit/signer.js";
 import type { Config } from "./config/schema.js";
 import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
 import { explainConnectionFailure, explainDeviceFault } from "./hsm/connection-failure.js";
@@ -156,6 +160,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   let metricsServer: HttpServer | undefined;
   let awsServer: HttpServer | undefined;
   let awsPort: number | undefined;
+  let audit: AuditRuntime | undefined;
   try {
     await connections.start();
     if (keyStores.size === 0 && connections.list().some((s) => s.connectionState === "FAILED")) {
@@ -182,23 +187,34 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       defaultKeyStoreId: config.defaultKeyStore ?? config.keyStores[0]!.id,
       clock: systemClock,
       partition: { region: config.region, accountId: config.accountId },
-      events: lifecycleEvents(log, metrics),
+      // Lifecycle jobs' actions are audited too; `audit` is set just below, before any job runs.
+      events: withInternalAudit(lifecycleEvents(log, metrics), () => audit?.auditor, log),
       connections,
       access: { administrator, accountPrincipals: config.authorization.accountPrincipals },
     };
     // The root service acts as the daemon itself; facades get it as a CallerScopedService and bind each call's caller.
     const service = new KmsService(deps, INTERNAL_CALLER);
+    audit = await startAudit({
+      config: config.audit,
+      partition: deps.partition,
+      clock: systemClock,
+      signer: auditSignerOf(keyStores, deps.defaultKeyStoreId),
+      log,
+      metrics,
+    });
     // Deadlines that passed while the daemon was down are handled before the first call is served.
     jobs = new LifecycleJobs(deps);
     const due = await jobs.tick();
     log.info({ deleted: due.deleted.length, rotated: due.rotated.length, deferred: due.deferred.length }, "due key lifecycle jobs run");
     jobs.start(config.lifecycle.checkIntervalSeconds * 1000);
+    // The facades call the audited service; internal callers (quota lookups, lifecycle jobs) the bare one.
+    const served = config.audit.enabled ? auditedService(service) : service;
     const quotas = quotaGateFor(config.quotas, service, metrics, systemClock);
     if (quotas) log.info({ quotas: config.quotas }, "request quotas enabled");
     grpc = await startGrpcServer({
       listen: config.grpc.listen,
       maxMessageBytes: config.grpc.maxMessageBytes,
-      service,
+      service: served,
       tls: config.grpc.tls && {
         cert: readFileSync(config.grpc.tls.certFile),
         key: readFileSync(config.grpc.tls.keyFile),
@@ -210,6 +226,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       log,
       metrics,
       quotas,
+      audit,
     });
     if (config.aws.enabled) {
       const keys = loadAccessKeys(config.aws.accessKeyFiles, config.accountId);
@@ -222,7 +239,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
         requestTimeoutMs: config.aws.requestTimeoutMs,
         tls: config.aws.tls,
         verifier: new SigV4Verifier(keys, config.region),
-        service,
+        service: served,
+        audit: audit.auditor,
         log,
         metrics,
         quotas,
@@ -262,6 +280,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     metricsServer?.close();
     if (awsServer?.listening) awsServer.close();
     await jobs?.stop();
+    // After the servers drained: every answered request's event is written, then the shutdown digest.
+    await audit?.close().catch((err: unknown) => log.error({ err }, "closing the audit log failed"));
     await connections.closeAll();
     await metadata.close().catch(() => undefined);
     closeModules();
@@ -278,6 +298,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
         grpcRef.health.setStatus("", "NOT_SERVING");
         grpcRef.health.setStatus(KMS_SERVICE_NAME, "NOT_SERVING");
         for (const s of connections.list()) grpcRef.health.setStatus(`${KEY_STORE_HEALTH_PREFIX}${s.keyStoreId}`, "NOT_SERVING");
+        audit?.hub.closeAll(); // watch streams never end on their own
         // Both servers stop accepting at once; in-flight calls finish until the drain timeout.
         const grpcDrained = new Promise<void>((resolve) => grpcRef.server.tryShutdown(() => resolve()));
         const awsDrained = new Promise<void>((resolve) => (awsServer ? awsServer.close(() => resolve()) : resolve()));
@@ -298,6 +319,18 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       })();
       return stopping;
     },
+  };
+}
+
+/** The audit signing key lives in the default key store's token (looked up per use: the store may reconnect). */
+function auditSignerOf(keyStores: ReadonlyMap<string, KeyStore>, id: string): () => AuditSigner | undefined {
+  const signers = new WeakMap<Pkcs11KeyStore, AuditSigner>();
+  return () => {
+    const store = keyStores.get(id);
+    if (!(store instanceof Pkcs11KeyStore)) return undefined;
+    let signer = signers.get(store);
+    if (!signer) signers.set(store, (signer = store.auditSigner()));
+    return signer;
   };
 }
 

@@ -21,10 +21,10 @@ export interface RunningDaemon {
 export async function startDaemon(
   cleanup: Cleanup,
   token: BenchToken,
-  opts: { cpuProfDir?: string | undefined; startTimeoutMs?: number; sessionCopies?: number; recordCacheMs?: number },
+  opts: { cpuProfDir?: string | undefined; audit?: BenchAudit; startTimeoutMs?: number; sessionCopies?: number; recordCacheMs?: number },
 ): Promise<RunningDaemon> {
   const configPath = join(token.dir, "p11kms.yaml");
-  writeFileSync(configPath, daemonConfig(token, opts), { mode: 0o600 });
+  writeFileSync(configPath, daemonConfig(token, opts.audit ?? { enabled: true, fsync: false }, opts), { mode: 0o600 });
   const started = performance.now();
   const nodeFlags = opts.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
   const child = Child.start(
@@ -36,6 +36,8 @@ export async function startDaemon(
       ...process.env,
       // The variables override the file; set them so an operator's environment cannot redirect the bench.
       P11KMS_GRPC_LISTEN: "127.0.0.1:0",
+      // Not used by these scenarios, but on its default port it would collide with a daemon already running.
+      P11KMS_AWS_LISTEN: "127.0.0.1:0",
       P11KMS_METRICS_LISTEN: "127.0.0.1:0",
       P11KMS_METRICS_ENABLED: "true",
     },
@@ -53,8 +55,14 @@ export async function startDaemon(
   return { child, startupMs, grpcAddress: `127.0.0.1:${ports.grpc}`, metricsUrl: `http://127.0.0.1:${ports.metrics}/metrics` };
 }
 
+/** The audit log settings of a bench daemon: on (sync durability, the default) or off, fsync or not. */
+export interface BenchAudit {
+  readonly enabled: boolean;
+  readonly fsync: boolean;
+}
+
 /** The dev configuration (config/p11kms.dev.yaml) pointed at the bench token. */
-function daemonConfig(token: BenchToken, opts: { sessionCopies?: number; recordCacheMs?: number }): string {
+function daemonConfig(token: BenchToken, audit: BenchAudit, opts: { sessionCopies?: number; recordCacheMs?: number }): string {
   const uri = `pkcs11:token=${token.label}?module-path=${token.modulePath}&pin-source=file:${token.pinFile}`;
   return [
     "# Written by the benchmark (bench/lib/daemon.ts) for one run.",
@@ -72,6 +80,10 @@ function daemonConfig(token: BenchToken, opts: { sessionCopies?: number; recordC
     `    uri: ${JSON.stringify(uri)}`,
     "    maxSessions: 8",
     ...(opts.sessionCopies === undefined ? [] : [`    sessionCopies: ${opts.sessionCopies}`]),
+    "audit:",
+    `  enabled: ${audit.enabled}`,
+    `  file: ${JSON.stringify(join(token.dir, "audit", "audit.jsonl"))}`,
+    `  fsync: ${audit.fsync}`,
     "log:",
     "  level: info",
     "moduleEnvironment:",

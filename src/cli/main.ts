@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import type { ServiceError } from "@grpc/grpc-js";
 import { collect, parseBlob, parseContext, parseIntArg, parseTag, type CliTag } from "./args.js";
 import { registerAsymmetricCommands } from "./asymmetric-commands.js";
+import { registerAuditCommands } from "./audit-commands.js";
 import { registerAuthzCommands } from "./authz-commands.js";
 import { call, connect, errorType, type KmsClient } from "./client.js";
 import { registerEnvelopeCommands } from "./envelope-commands.js";
@@ -252,6 +253,7 @@ function pascal(command: string): string {
 }
 
 registerEnvelopeCommands(program);
+registerAuditCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -56,6 +56,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     ...config,
     baseDir,
     storage: { ...config.storage, sqlitePath: resolvePath(baseDir, config.storage.sqlitePath) },
+    audit: { ...config.audit, file: resolvePath(baseDir, config.audit.file) },
     aws: {
       ...config.aws,
       accessKeyFiles: config.aws.accessKeyFiles.map((f) => resolvePath(baseDir, f)),

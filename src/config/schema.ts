@@ -69,6 +69,40 @@ const quotas = z
   })
   .strict();
 
+/**
+ * The audit log (docs/audit.md). On by default: every request of either API becomes one event.
+ */
+const audit = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** The live JSON Lines file; rotated files sit next to it. Relative to the configuration file. */
+    file: z.string().min(1).default("audit/audit.jsonl"),
+    /**
+     * "sync": a response leaves only once its event is written, and a request whose event cannot be
+     * written fails (KMSInternalException). "async": responses do not wait; events still queue in order,
+     * but a crash or a broken disk loses the ones not yet written (counted, logged).
+     */
+    durability: z.enum(["sync", "async"]).default("sync"),
+    /** fdatasync each batch before releasing its responses: events then survive power loss, not only a crash of the daemon. */
+    fsync: z.boolean().default(false),
+    /** The live file is rotated (renamed `<file>.<first seq>`) once it reaches this size. */
+    maxFileBytes: z.number().int().min(4096).max(2 ** 40).default(100 * 1024 * 1024),
+    digest: z
+      .object({
+        /** A signed digest after this many events... */
+        everyEvents: z.number().int().min(1).max(1_000_000).default(1000),
+        /** ...or this many seconds after the first event not yet covered, whichever comes first. */
+        intervalSeconds: z.number().min(0.1).max(3600).default(60),
+      })
+      .strict()
+      .default({ everyEvents: 1000, intervalSeconds: 60 }),
+    /** Events waiting to be written beyond this are refused (sync) or dropped (async). */
+    maxBacklog: z.number().int().min(100).max(10_000_000).default(100_000),
+    /** Per WatchAuditEvents subscriber: events queued beyond this are dropped (and the subscriber told). */
+    watchQueueEvents: z.number().int().min(1).max(1_000_000).default(1000),
+  })
+  .strict();
+
 /** The configuration file's schema; every field has a default but the key store. See README "Configuration". */
 export const configSchema = z
   .object({
@@ -161,6 +195,16 @@ export const configSchema = z
       .strict()
       .default({ accountPrincipals: [] }),
     quotas: quotas.default({ enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 }),
+    audit: audit.default({
+      enabled: true,
+      file: "audit/audit.jsonl",
+      durability: "sync",
+      fsync: false,
+      maxFileBytes: 100 * 1024 * 1024,
+      digest: { everyEvents: 1000, intervalSeconds: 60 },
+      maxBacklog: 100_000,
+      watchQueueEvents: 1000,
+    }),
   })
   .strict()
   // Cross-field rules. `when: () => true` runs them even when some field is invalid, so one run reports

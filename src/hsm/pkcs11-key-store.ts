@@ -12,7 +12,9 @@ import type {
   WrappingAlgorithm,
   WrappingKeySpec,
 } from "../kms/types.js";
+import type { AuditSigner } from "../audit/signer.js";
 import { AsymmetricOps } from "./asymmetric-ops.js";
+import { Pkcs11AuditSigner } from "./audit-signing-key.js";
 import { type OaepFallbackSetting, type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
 import { generateDataKeyPair } from "./data-key-pairs.js";
 import { Device, type DeviceObserver } from "./device.js";
@@ -85,6 +87,11 @@ export class Pkcs11KeyStore implements KeyStore {
       token.pool.close(); // a failed attempt (the background reconnect makes many) must not leave sessions behind
       throw err;
     }
+  }
+
+  /** The audit log's signing key on this token (docs/audit.md); created on first use. */
+  auditSigner(): AuditSigner {
+    return new Pkcs11AuditSigner(this.device, (label, cls) => this.objects.others.get(label)?.find((o) => o.cls === cls)?.handle);
   }
 
   async generateAesKey(ref: KeyMaterialRef): Promise<void> {

@@ -1,3 +1,4 @@
+import { noteBackingKey } from "./audit-scope.js";
 import { createHash } from "node:crypto";
 import { type ServiceDeps, authorizedKey, checkUsable, storeOf } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
@@ -130,5 +131,5 @@ export function signingInput(algorithm: SigningAlgorithm, messageType: MessageTy
 }
 
 function ref(key: KeyRecord) {
-  return { keyId: key.keyId, version: key.currentVersion };
+  return noteBackingKey({ keyId: key.keyId, version: key.currentVersion });
 }

@@ -1,5 +1,6 @@
 import type { AccessConfig, Authorizer, AuthzContext, AuthzOutcome } from "./authz/authorizer.js";
 import type { Caller } from "./caller.js";
+import { noteKey } from "./audit-scope.js";
 import { KmsError } from "./errors.js";
 import { isAliasName, keyArn, type Partition } from "./key-ids.js";
 import type { KeyStoreConnections } from "./key-store-connections.js";
@@ -105,6 +106,7 @@ export async function loadKey(deps: ServiceDeps, keyIdOrAlias: string): Promise<
   if (!key || key.keyState === "Creating" || key.deletedAt) {
     throw new KmsError("NotFoundException", `Key '${keyIdOrAlias}' does not exist.`);
   }
+  noteKey(key.keyId);
   return effective(deps, key);
 }
 

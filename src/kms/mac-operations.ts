@@ -1,3 +1,4 @@
+import { noteBackingKey } from "./audit-scope.js";
 import { type ServiceDeps, authorizedKey, checkUsable, storeOf } from "./deps.js";
 import { KmsError, validation } from "./errors.js";
 import { keyArn, parseKeyId } from "./key-ids.js";
@@ -64,5 +65,5 @@ async function prepare(
 }
 
 function ref(key: KeyRecord) {
-  return { keyId: key.keyId, version: key.currentVersion };
+  return noteBackingKey({ keyId: key.keyId, version: key.currentVersion });
 }

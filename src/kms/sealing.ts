@@ -1,3 +1,4 @@
+import { noteBackingKey } from "./audit-scope.js";
 import { encodeHeader, IV_BYTES, invalidCiphertext, parseBlob } from "./ciphertext.js";
 import { type ServiceDeps, authorizeKey, checkUsable, effective, storeOf } from "./deps.js";
 import { encodeEncryptionContext } from "./encryption-context.js";
@@ -16,7 +17,7 @@ export async function seal(
   context: EncryptionContext,
 ): Promise<Buffer> {
   const store = storeOf(deps, key);
-  const ref = { keyId: key.keyId, version: key.currentVersion };
+  const ref = noteBackingKey({ keyId: key.keyId, version: key.currentVersion });
   const iv = await store.generateRandom(IV_BYTES);
   const header = encodeHeader({ keyId: key.keyId, version: ref.version, iv });
   const aad = Buffer.concat([header, encodeEncryptionContext(context)]);
@@ -61,7 +62,7 @@ export async function open(
   }
   const aad = Buffer.concat([parsed.header, encodeEncryptionContext(context)]);
   const plaintext = await storeOf(deps, key).decryptAesGcm(
-    { keyId: key.keyId, version: parsed.version },
+    noteBackingKey({ keyId: key.keyId, version: parsed.version }),
     parsed.iv,
     aad,
     parsed.body,

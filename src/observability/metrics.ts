@@ -75,6 +75,33 @@ export class Metrics {
   private readonly hsmChildren = new Map<string, { observe(v: number): void }>();
   private readonly poolSources = new Map<string, () => PoolUsage | undefined>();
 
+  /** Audit events waiting to be written (the group-commit queue). */
+  readonly auditBacklog = new Gauge({
+    name: "p11kms_audit_backlog_events",
+    help: "Audit events queued and not yet written to the audit log.",
+    registers: [this.registry],
+  });
+  readonly auditWriteFailures = new Counter({
+    name: "p11kms_audit_write_failures_total",
+    help: "Audit log writes that failed (with sync durability, each failed the requests of its batch).",
+    registers: [this.registry],
+  });
+  readonly auditEvents = new Counter({
+    name: "p11kms_audit_events_total",
+    help: "Audit events written to the audit log.",
+    registers: [this.registry],
+  });
+  readonly auditDigests = new Counter({
+    name: "p11kms_audit_digests_total",
+    help: "Signed audit digest records, by outcome (written, failed: the signing key was unavailable).",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly auditWatchDropped = new Counter({
+    name: "p11kms_audit_watch_dropped_total",
+    help: "Audit events not delivered to a WatchAuditEvents subscriber that could not keep up.",
+    registers: [this.registry],
+  });
   /** 1 for each store's current ConnectionState, 0 for the others (alert on state="FAILED" == 1). */
   readonly keyStoreState = new Gauge({
     name: "p11kms_key_store_state",

@@ -63,6 +63,16 @@ describe("loadConfig: defaults and paths", () => {
       lifecycle: { checkIntervalSeconds: 60 },
       authorization: { accountPrincipals: [] },
       quotas: { enabled: false, symmetric: 5500, rsa: 500, ecc: 300, operations: {}, burstSeconds: 1 },
+      audit: {
+        enabled: true,
+        file: join(sub, "audit", "audit.jsonl"),
+        durability: "sync",
+        fsync: false,
+        maxFileBytes: 104857600,
+        digest: { everyEvents: 1000, intervalSeconds: 60 },
+        maxBacklog: 100000,
+        watchQueueEvents: 1000,
+      },
       baseDir: sub,
     });
   });

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import { type Auditor, type AuditedRequest, NO_AUDIT } from "../../audit/auditor.js";
 import { KmsError, toKmsError } from "../../kms/errors.js";
 import type { Caller } from "../../kms/caller.js";
 import type { CallerScopedService } from "../../kms/service.js";
@@ -29,6 +30,8 @@ export interface AwsServerOptions {
   readonly metrics: Metrics;
   /** Request quotas per SigV4 principal; undefined when disabled. */
   readonly quotas?: QuotaGate | undefined;
+  /** One audit event per request (default: none). */
+  readonly audit?: Auditor | undefined;
 }
 
 /**
@@ -58,36 +61,37 @@ async function handle(opts: AwsServerOptions, req: IncomingMessage, res: ServerR
   res.setHeader("x-amzn-RequestId", requestId);
   let operation = "-";
   const end = opts.metrics.latency.startTimer({ api: "aws" });
+  // One audit event per request, refusals included; the answer leaves once the auditor lets it (sync durability).
+  const audited: AuditedRequest = { api: "aws", caller: awsCaller(req, requestId), operation: "UnknownOperation" };
   try {
-    if (req.url !== "/") throw new AwsProtocolError("UnknownOperationException", `No such resource: ${req.url ?? ""}. The API is POST /.`, 404);
-    if (req.method !== "POST") {
-      res.setHeader("Allow", "POST");
-      throw new AwsProtocolError("UnknownOperationException", `Method ${req.method} is not allowed; the API is POST /.`, 405);
-    }
-    const body = await readBody(req, opts.maxBodyBytes);
-    const key = await opts.verifier.verify({ method: "POST", path: "/", headers: req.headers, body });
+    const result = await (opts.audit ?? NO_AUDIT).around(audited, async () => {
+      const target = req.headers["x-amz-target"];
+      const name = typeof target === "string" && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : "";
+      const op = Object.hasOwn(OPERATIONS, name) ? OPERATIONS[name] : undefined;
+      if (op) audited.operation = name;
+      if (req.url !== "/") throw new AwsProtocolError("UnknownOperationException", `No such resource: ${req.url ?? ""}. The API is POST /.`, 404);
+      if (req.method !== "POST") {
+        res.setHeader("Allow", "POST");
+        throw new AwsProtocolError("UnknownOperationException", `Method ${req.method} is not allowed; the API is POST /.`, 405);
+      }
+      const body = await readBody(req, opts.maxBodyBytes);
+      const key = await opts.verifier.verify({ method: "POST", path: "/", headers: req.headers, body });
+      audited.caller.principal = key.principal;
 
-    const target = req.headers["x-amz-target"];
-    const name = typeof target === "string" && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : "";
-    const op = Object.hasOwn(OPERATIONS, name) ? OPERATIONS[name] : undefined;
-    if (!op) throw new AwsProtocolError("UnknownOperationException", `Unknown operation ${String(target ?? "(no X-Amz-Target)")}.`);
-    operation = name;
-    if (!String(req.headers["content-type"] ?? "").startsWith(CONTENT_TYPE)) {
-      throw new AwsProtocolError("SerializationException", `Content-Type must be ${CONTENT_TYPE}.`);
-    }
-    const request = decode(op.schema, parseJson(body));
-    const caller: Caller = {
-      principal: key.principal,
-      authMethod: "sigv4",
-      requestId,
-      ...(req.socket.remoteAddress ? { sourceIp: req.socket.remoteAddress } : {}),
-      ...(typeof req.headers["user-agent"] === "string" ? { userAgent: req.headers["user-agent"] } : {}),
-    };
-    await opts.quotas?.admit("aws", caller.principal, operation, quotaKeyId(request));
-    const result = await op.run(opts.service.as(caller), request as never);
+      if (!op) throw new AwsProtocolError("UnknownOperationException", `Unknown operation ${String(target ?? "(no X-Amz-Target)")}.`);
+      operation = name;
+      if (!String(req.headers["content-type"] ?? "").startsWith(CONTENT_TYPE)) {
+        throw new AwsProtocolError("SerializationException", `Content-Type must be ${CONTENT_TYPE}.`);
+      }
+      const request = decode(op.schema, parseJson(body));
+      // The caller the event names is the one the service is bound to (authorization, quotas).
+      const caller = audited.caller;
+      await opts.quotas?.admit("aws", caller.principal, operation, quotaKeyId(request));
+      return op.run(opts.service.as(caller), request as never);
+    });
     send(res, 200, result);
     opts.metrics.requests.inc({ api: "aws", operation, outcome: "OK" });
-    opts.log.debug({ requestId, operation, principal: key.principal }, "aws request");
+    opts.log.debug({ requestId, operation, principal: audited.caller.principal }, "aws request");
   } catch (err) {
     const { type, status, message } = describe(err);
     if (status >= 500) opts.log.error({ err, requestId, operation }, "request failed");
@@ -97,6 +101,18 @@ async function handle(opts: AwsServerOptions, req: IncomingMessage, res: ServerR
   } finally {
     end({ operation });
   }
+}
+
+/** The caller before authentication: the principal is filled in once the signature checks out. */
+function awsCaller(req: IncomingMessage, requestId: string): Caller {
+  const ua = req.headers["user-agent"];
+  return {
+    principal: "unauthenticated",
+    authMethod: "sigv4",
+    ...(req.socket.remoteAddress ? { sourceIp: req.socket.remoteAddress.replace(/^::ffff:/, "") } : {}),
+    ...(ua ? { userAgent: ua } : {}),
+    requestId,
+  };
 }
 
 function describe(err: unknown): { type: string; status: number; message: string } {

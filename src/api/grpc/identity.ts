@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { ServerUnaryCall } from "@grpc/grpc-js";
 import type { Caller } from "../../kms/caller.js";
 import { KmsError } from "../../kms/errors.js";
+import { peerAddress } from "./caller.js";
 
 /** How gRPC callers are identified: by client certificate (mTLS) or, on loopback plaintext, as one configured principal. */
 export type GrpcIdentityConfig =
@@ -38,8 +39,8 @@ export function principalFromCertificate(cert: PeerCertificateLike | undefined, 
 
 /** The caller of one gRPC call. */
 export function grpcCaller(call: ServerUnaryCall<unknown, unknown>, config: GrpcIdentityConfig): Caller {
-  const peer = call.getPeer(); // "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555"
-  const sourceIp = /^ipv[46]:\[?([^\]]+?)\]?:\d+$/.exec(peer)?.[1];
+  const peer = call.getPeer(); // "127.0.0.1:5555", "[::1]:5555", or with an "ipv4:"/"ipv6:" prefix
+  const sourceIp = peerAddress(peer);
   const ua = call.metadata.get("user-agent")[0];
   const base = { requestId: randomUUID(), ...(sourceIp ? { sourceIp } : {}), ...(typeof ua === "string" ? { userAgent: ua } : {}) };
   if (config.mode === "insecure") return { ...base, principal: config.principal, authMethod: "insecure" };

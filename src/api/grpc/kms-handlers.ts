@@ -1,6 +1,7 @@
 import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError } from "@grpc/grpc-js";
 import type { KeyManagementServiceServer } from "../../gen/p11kms/v1/kms.js";
 import { toKmsError } from "../../kms/errors.js";
+import { type Auditor, type AuditedRequest, NO_AUDIT } from "../../audit/auditor.js";
 import type { Caller } from "../../kms/caller.js";
 import type { CallerScopedService, KmsService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
@@ -8,6 +9,7 @@ import type { Metrics } from "../../observability/metrics.js";
 import { ERROR_TABLE, GRPC_ERROR_TYPE_KEY } from "../error-table.js";
 import { type QuotaGate, quotaKeyId } from "../quota-gate.js";
 import { authzHandlers } from "./authz-handlers.js";
+import { unidentifiedCaller } from "./caller.js";
 import { context, keyMetadataToProto } from "./codec.js";
 import { type GrpcIdentityConfig, grpcCaller } from "./identity.js";
 import { importHandlers } from "./import-handlers.js";
@@ -17,7 +19,8 @@ type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryDa
 
 /**
  * The gRPC KeyManagementService: identify the caller (client certificate, or the configured principal of
- * loopback plaintext), admit (request quotas per principal), call the service bound to that caller, encode.
+ * loopback plaintext), admit (request quotas per principal), call the service bound to that caller, encode,
+ * audit.
  */
 export function kmsHandlers(
   service: CallerScopedService,
@@ -25,7 +28,8 @@ export function kmsHandlers(
   log: Logger,
   metrics: Metrics,
   quotas?: QuotaGate,
-): KeyManagementServiceServer {
+  audit: Auditor = NO_AUDIT,
+): Omit<KeyManagementServiceServer, "watchAuditEvents"> {
   function unary<Req, Res>(operation: string, fn: (req: Req, service: KmsService) => Promise<Res>): Handler<Req, Res> {
     const admitted = async (req: Req, caller: Caller): Promise<Res> => {
       await quotas?.admit("grpc", caller.principal, operation, quotaKeyId(req));
@@ -34,8 +38,11 @@ export function kmsHandlers(
     return (call, callback) => {
       const end = metrics.latency.startTimer({ api: "grpc", operation });
       // The caller as a promise: identification can fail (AccessDeniedException) and then takes the error path.
-      const caller = Promise.resolve(call).then((c) => grpcCaller(c, identity));
-      caller.then((c) => admitted(call.request, c)).then(
+      // One audit event per call, refusals included (its caller is the identified one once known); with
+      // sync durability the answer waits for the event.
+      const audited: AuditedRequest = { api: "grpc", caller: unidentifiedCaller(call, identity.mode), operation };
+      const caller = Promise.resolve(call).then((c) => (audited.caller = grpcCaller(c, identity)));
+      audit.around(audited, () => caller.then((c) => admitted(call.request, c))).then(
         (res) => {
           end();
           metrics.requests.inc({ api: "grpc", operation, outcome: "OK" });

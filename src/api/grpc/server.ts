@@ -8,9 +8,13 @@ import { KeyManagementServiceService } from "../../gen/p11kms/v1/kms.js";
 import type { CallerScopedService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
+import type { AuditRuntime } from "../../audit/setup.js";
 import type { QuotaGate } from "../quota-gate.js";
 import type { GrpcIdentityConfig } from "./identity.js";
 import { kmsHandlers } from "./kms-handlers.js";
+import { watchAuditEventsHandler } from "./watch-handler.js";
+import { NO_AUDIT } from "../../audit/auditor.js";
+import { AuditHub } from "../../audit/hub.js";
 
 export const KMS_SERVICE_NAME = "p11kms.v1.KeyManagementService";
 const PROTO_ROOT = fileURLToPath(new URL("../../../proto", import.meta.url));
@@ -33,6 +37,8 @@ export async function startGrpcServer(opts: {
   log: Logger;
   metrics: Metrics;
   quotas?: QuotaGate | undefined;
+  /** The audit pipeline; without it calls are not audited and WatchAuditEvents streams nothing. */
+  audit?: AuditRuntime | undefined;
 }): Promise<GrpcServer> {
   const server = new Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
@@ -41,7 +47,11 @@ export async function startGrpcServer(opts: {
   const identity: GrpcIdentityConfig = opts.tls
     ? { mode: "mtls", principalFrom: opts.tls.principalFrom, accountId: opts.accountId }
     : { mode: "insecure", principal: opts.insecurePrincipal };
-  server.addService(KeyManagementServiceService, kmsHandlers(opts.service, identity, opts.log, opts.metrics, opts.quotas));
+  const auditor = opts.audit?.auditor ?? NO_AUDIT;
+  server.addService(KeyManagementServiceService, {
+    ...kmsHandlers(opts.service, identity, opts.log, opts.metrics, opts.quotas, auditor),
+    watchAuditEvents: watchAuditEventsHandler(opts.audit?.hub ?? new AuditHub(1, () => undefined), auditor, opts.service, identity),
+  });
 
   const health = new HealthImplementation({ "": "NOT_SERVING", [KMS_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(server);
