@@ -113,7 +113,8 @@ export function auditedService(service: CallerScopedService): CallerScopedServic
         get(target, prop, receiver) {
           const value: unknown = Reflect.get(target, prop, receiver);
           if (typeof value !== "function" || prop === "as") return value;
-          return recording(value as (...args: unknown[]) => Promise<unknown>);
+          // Operations are prototype methods (no per-request closures): bind the one the facade calls.
+          return recording((value as (...args: unknown[]) => Promise<unknown>).bind(target));
         },
       }),
   };

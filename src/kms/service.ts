@@ -47,64 +47,156 @@ export class KmsService implements CallerScopedService {
     return new KmsService(this.deps, caller);
   }
 
-  createKey = (req: keys.CreateKeyRequest) => keys.createKey(this.deps, req);
-  describeKey = (req: Parameters<typeof keys.describeKey>[1]) => keys.describeKey(this.deps, req);
-  listKeys = (req: Parameters<typeof keys.listKeys>[1]) => keys.listKeys(this.deps, req);
+  createKey(req: keys.CreateKeyRequest) {
+    return keys.createKey(this.deps, req);
+  }
+  describeKey(req: Parameters<typeof keys.describeKey>[1]) {
+    return keys.describeKey(this.deps, req);
+  }
+  listKeys(req: Parameters<typeof keys.listKeys>[1]) {
+    return keys.listKeys(this.deps, req);
+  }
 
-  encrypt = (req: crypto.EncryptRequest) => crypto.encrypt(this.deps, req);
-  decrypt = (req: crypto.DecryptRequest) => crypto.decrypt(this.deps, req);
-  reEncrypt = (req: crypto.ReEncryptRequest) => crypto.reEncrypt(this.deps, req);
-  generateDataKey = (req: crypto.GenerateDataKeyRequest) => crypto.generateDataKey(this.deps, req);
-  generateDataKeyWithoutPlaintext = (req: crypto.GenerateDataKeyRequest) =>
-    crypto.generateDataKeyWithoutPlaintext(this.deps, req);
-  generateRandom = (req: Parameters<typeof crypto.generateRandom>[1]) => crypto.generateRandom(this.deps, req);
+  encrypt(req: crypto.EncryptRequest) {
+    return crypto.encrypt(this.deps, req);
+  }
+  decrypt(req: crypto.DecryptRequest) {
+    return crypto.decrypt(this.deps, req);
+  }
+  reEncrypt(req: crypto.ReEncryptRequest) {
+    return crypto.reEncrypt(this.deps, req);
+  }
+  generateDataKey(req: crypto.GenerateDataKeyRequest) {
+    return crypto.generateDataKey(this.deps, req);
+  }
+  generateDataKeyWithoutPlaintext(req: crypto.GenerateDataKeyRequest) {
+    return crypto.generateDataKeyWithoutPlaintext(this.deps, req);
+  }
+  generateRandom(req: Parameters<typeof crypto.generateRandom>[1]) {
+    return crypto.generateRandom(this.deps, req);
+  }
 
-  getPublicKey = (req: Parameters<typeof asym.getPublicKey>[1]) => asym.getPublicKey(this.deps, req);
-  sign = (req: asym.SignRequest) => asym.sign(this.deps, req);
-  verify = (req: asym.VerifyRequest) => asym.verify(this.deps, req);
-  generateDataKeyPair = (req: pairs.GenerateDataKeyPairRequest) => pairs.generateDataKeyPair(this.deps, req);
-  generateDataKeyPairWithoutPlaintext = (req: pairs.GenerateDataKeyPairRequest) =>
-    pairs.generateDataKeyPairWithoutPlaintext(this.deps, req);
+  getPublicKey(req: Parameters<typeof asym.getPublicKey>[1]) {
+    return asym.getPublicKey(this.deps, req);
+  }
+  sign(req: asym.SignRequest) {
+    return asym.sign(this.deps, req);
+  }
+  verify(req: asym.VerifyRequest) {
+    return asym.verify(this.deps, req);
+  }
+  generateDataKeyPair(req: pairs.GenerateDataKeyPairRequest) {
+    return pairs.generateDataKeyPair(this.deps, req);
+  }
+  generateDataKeyPairWithoutPlaintext(req: pairs.GenerateDataKeyPairRequest) {
+    return pairs.generateDataKeyPairWithoutPlaintext(this.deps, req);
+  }
 
-  generateMac = (req: mac.GenerateMacRequest) => mac.generateMac(this.deps, req);
-  verifyMac = (req: mac.VerifyMacRequest) => mac.verifyMac(this.deps, req);
+  generateMac(req: mac.GenerateMacRequest) {
+    return mac.generateMac(this.deps, req);
+  }
+  verifyMac(req: mac.VerifyMacRequest) {
+    return mac.verifyMac(this.deps, req);
+  }
 
-  createAlias = (req: Req<typeof aliases.createAlias>) => aliases.createAlias(this.deps, req);
-  updateAlias = (req: Req<typeof aliases.updateAlias>) => aliases.updateAlias(this.deps, req);
-  deleteAlias = (req: Req<typeof aliases.deleteAlias>) => aliases.deleteAlias(this.deps, req);
-  listAliases = (req: Req<typeof aliases.listAliases>) => aliases.listAliases(this.deps, req);
+  createAlias(req: Req<typeof aliases.createAlias>) {
+    return aliases.createAlias(this.deps, req);
+  }
+  updateAlias(req: Req<typeof aliases.updateAlias>) {
+    return aliases.updateAlias(this.deps, req);
+  }
+  deleteAlias(req: Req<typeof aliases.deleteAlias>) {
+    return aliases.deleteAlias(this.deps, req);
+  }
+  listAliases(req: Req<typeof aliases.listAliases>) {
+    return aliases.listAliases(this.deps, req);
+  }
 
-  enableKey = (req: Req<typeof states.enableKey>) => states.enableKey(this.deps, req);
-  disableKey = (req: Req<typeof states.disableKey>) => states.disableKey(this.deps, req);
-  scheduleKeyDeletion = (req: Req<typeof states.scheduleKeyDeletion>) => states.scheduleKeyDeletion(this.deps, req);
-  cancelKeyDeletion = (req: Req<typeof states.cancelKeyDeletion>) => states.cancelKeyDeletion(this.deps, req);
+  enableKey(req: Req<typeof states.enableKey>) {
+    return states.enableKey(this.deps, req);
+  }
+  disableKey(req: Req<typeof states.disableKey>) {
+    return states.disableKey(this.deps, req);
+  }
+  scheduleKeyDeletion(req: Req<typeof states.scheduleKeyDeletion>) {
+    return states.scheduleKeyDeletion(this.deps, req);
+  }
+  cancelKeyDeletion(req: Req<typeof states.cancelKeyDeletion>) {
+    return states.cancelKeyDeletion(this.deps, req);
+  }
 
-  updateKeyDescription = (req: Req<typeof tags.updateKeyDescription>) => tags.updateKeyDescription(this.deps, req);
-  tagResource = (req: Req<typeof tags.tagResource>) => tags.tagResource(this.deps, req);
-  untagResource = (req: Req<typeof tags.untagResource>) => tags.untagResource(this.deps, req);
-  listResourceTags = (req: Req<typeof tags.listResourceTags>) => tags.listResourceTags(this.deps, req);
+  updateKeyDescription(req: Req<typeof tags.updateKeyDescription>) {
+    return tags.updateKeyDescription(this.deps, req);
+  }
+  tagResource(req: Req<typeof tags.tagResource>) {
+    return tags.tagResource(this.deps, req);
+  }
+  untagResource(req: Req<typeof tags.untagResource>) {
+    return tags.untagResource(this.deps, req);
+  }
+  listResourceTags(req: Req<typeof tags.listResourceTags>) {
+    return tags.listResourceTags(this.deps, req);
+  }
 
-  enableKeyRotation = (req: Req<typeof rotation.enableKeyRotation>) => rotation.enableKeyRotation(this.deps, req);
-  disableKeyRotation = (req: Req<typeof rotation.disableKeyRotation>) => rotation.disableKeyRotation(this.deps, req);
-  getKeyRotationStatus = (req: Req<typeof rotation.getKeyRotationStatus>) => rotation.getKeyRotationStatus(this.deps, req);
-  rotateKeyOnDemand = (req: Req<typeof rotation.rotateKeyOnDemand>) => rotation.rotateKeyOnDemand(this.deps, req);
-  listKeyRotations = (req: Req<typeof rotation.listKeyRotations>) => rotation.listKeyRotations(this.deps, req);
+  enableKeyRotation(req: Req<typeof rotation.enableKeyRotation>) {
+    return rotation.enableKeyRotation(this.deps, req);
+  }
+  disableKeyRotation(req: Req<typeof rotation.disableKeyRotation>) {
+    return rotation.disableKeyRotation(this.deps, req);
+  }
+  getKeyRotationStatus(req: Req<typeof rotation.getKeyRotationStatus>) {
+    return rotation.getKeyRotationStatus(this.deps, req);
+  }
+  rotateKeyOnDemand(req: Req<typeof rotation.rotateKeyOnDemand>) {
+    return rotation.rotateKeyOnDemand(this.deps, req);
+  }
+  listKeyRotations(req: Req<typeof rotation.listKeyRotations>) {
+    return rotation.listKeyRotations(this.deps, req);
+  }
 
-  getParametersForImport = (req: Req<typeof imports.getParametersForImport>) => imports.getParametersForImport(this.deps, req);
-  importKeyMaterial = (req: imports.ImportKeyMaterialRequest) => imports.importKeyMaterial(this.deps, req);
-  deleteImportedKeyMaterial = (req: Req<typeof imports.deleteImportedKeyMaterial>) => imports.deleteImportedKeyMaterial(this.deps, req);
+  getParametersForImport(req: Req<typeof imports.getParametersForImport>) {
+    return imports.getParametersForImport(this.deps, req);
+  }
+  importKeyMaterial(req: imports.ImportKeyMaterialRequest) {
+    return imports.importKeyMaterial(this.deps, req);
+  }
+  deleteImportedKeyMaterial(req: Req<typeof imports.deleteImportedKeyMaterial>) {
+    return imports.deleteImportedKeyMaterial(this.deps, req);
+  }
 
-  describeCustomKeyStores = (req: Req<typeof stores.describeCustomKeyStores>) => stores.describeCustomKeyStores(this.deps, req);
-  connectCustomKeyStore = (req: Req<typeof stores.connectCustomKeyStore>) => stores.connectCustomKeyStore(this.deps, req);
-  disconnectCustomKeyStore = (req: Req<typeof stores.disconnectCustomKeyStore>) => stores.disconnectCustomKeyStore(this.deps, req);
+  describeCustomKeyStores(req: Req<typeof stores.describeCustomKeyStores>) {
+    return stores.describeCustomKeyStores(this.deps, req);
+  }
+  connectCustomKeyStore(req: Req<typeof stores.connectCustomKeyStore>) {
+    return stores.connectCustomKeyStore(this.deps, req);
+  }
+  disconnectCustomKeyStore(req: Req<typeof stores.disconnectCustomKeyStore>) {
+    return stores.disconnectCustomKeyStore(this.deps, req);
+  }
 
-  putKeyPolicy = (req: Req<typeof policies.putKeyPolicy>) => policies.putKeyPolicy(this.deps, req);
-  getKeyPolicy = (req: Req<typeof policies.getKeyPolicy>) => policies.getKeyPolicy(this.deps, req);
-  listKeyPolicies = (req: Req<typeof policies.listKeyPolicies>) => policies.listKeyPolicies(this.deps, req);
+  putKeyPolicy(req: Req<typeof policies.putKeyPolicy>) {
+    return policies.putKeyPolicy(this.deps, req);
+  }
+  getKeyPolicy(req: Req<typeof policies.getKeyPolicy>) {
+    return policies.getKeyPolicy(this.deps, req);
+  }
+  listKeyPolicies(req: Req<typeof policies.listKeyPolicies>) {
+    return policies.listKeyPolicies(this.deps, req);
+  }
 
-  createGrant = (req: grants.CreateGrantRequest) => grants.createGrant(this.deps, req);
-  listGrants = (req: Req<typeof grants.listGrants>) => grants.listGrants(this.deps, req);
-  listRetirableGrants = (req: Req<typeof grants.listRetirableGrants>) => grants.listRetirableGrants(this.deps, req);
-  retireGrant = (req: Req<typeof grants.retireGrant>) => grants.retireGrant(this.deps, req);
-  revokeGrant = (req: Req<typeof grants.revokeGrant>) => grants.revokeGrant(this.deps, req);
+  createGrant(req: grants.CreateGrantRequest) {
+    return grants.createGrant(this.deps, req);
+  }
+  listGrants(req: Req<typeof grants.listGrants>) {
+    return grants.listGrants(this.deps, req);
+  }
+  listRetirableGrants(req: Req<typeof grants.listRetirableGrants>) {
+    return grants.listRetirableGrants(this.deps, req);
+  }
+  retireGrant(req: Req<typeof grants.retireGrant>) {
+    return grants.retireGrant(this.deps, req);
+  }
+  revokeGrant(req: Req<typeof grants.revokeGrant>) {
+    return grants.revokeGrant(this.deps, req);
+  }
 }

@@ -112,24 +112,31 @@ export function cachingMetadataStore(
   const getKey = cachedRead(keys, (id) => inner.getKey(id));
   const getAlias = cachedRead(aliases, (name) => inner.getAlias(name));
 
+  // The wrapped methods are made once per property, not on every access (reads pass through per request).
+  const wrapped = new Map<string | symbol, { readonly of: unknown; readonly fn: unknown }>();
   return new Proxy(inner, {
     get(target, prop, receiver) {
       if (prop === "getKey") return getKey;
       if (prop === "getAlias") return getAlias;
       if (prop === "recordCacheStats") return stats;
       const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function" || typeof prop !== "string" || PASS_THROUGH_READS.has(prop)) {
-        return typeof value === "function" ? value.bind(target) : value;
-      }
-      return async (...args: unknown[]) => {
-        invalidate();
-        try {
-          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        } finally {
-          invalidate();
-          options.onWrite?.(keyIdOf(args[0]));
-        }
-      };
+      if (typeof value !== "function") return value;
+      const made = wrapped.get(prop);
+      if (made?.of === value) return made.fn; // a method replaced on the store later gets wrapped anew
+      const fn =
+        typeof prop !== "string" || PASS_THROUGH_READS.has(prop)
+          ? value.bind(target)
+          : async (...args: unknown[]) => {
+              invalidate();
+              try {
+                return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+              } finally {
+                invalidate();
+                options.onWrite?.(keyIdOf(args[0]));
+              }
+            };
+      wrapped.set(prop, { of: value, fn });
+      return fn;
     },
   }) as MetadataStore & { readonly recordCacheStats: RecordCacheStats };
 }
