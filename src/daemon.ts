@@ -3,7 +3,7 @@ import type { Server as HttpServer } from "node:http";
 import { loadAccessKeys } from "./api/aws/access-keys.js";
 import { startAwsServer } from "./api/aws/server.js";
 import { SigV4Verifier } from "./api/aws/sigv4.js";
-import { type GrpcServer, KMS_SERVICE_NAME, startGrpcServer } from "./api/grpc/server.js";
+import { type GrpcServer, KMS_SERVICE_NAME, prepareGrpcServer, startGrpcServer } from "./api/grpc/server.js";
 import { quotaGateFor } from "./api/quota-gate.js";
 import { auditedService } from "./audit/auditor.js";
 import { withInternalAudit } from "./audit/internal-events.js";
@@ -13,6 +13,7 @@ import type { Config } from "./config/schema.js";
 import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
 import { explainConnectionFailure, explainDeviceFault } from "./hsm/connection-failure.js";
 import { closeModules } from "./hsm/module.js";
+import type { StorePreparation } from "./hsm/prepared-open.js";
 import { readPin } from "./hsm/pin.js";
 import { rvName } from "./hsm/return-values.js";
 import { Pkcs11KeyStore } from "./hsm/pkcs11-key-store.js";
@@ -20,7 +21,7 @@ import { INTERNAL_CALLER } from "./kms/caller.js";
 import { type ConnectionState, KeyStoreConnections, type KeyStoreStatus } from "./kms/key-store-connections.js";
 import { LifecycleJobs } from "./kms/lifecycle-jobs.js";
 import type { Clock, KeyStore } from "./kms/ports.js";
-import { reconcile, reconcileStore } from "./kms/reconcile.js";
+import { readAllRecords, reconcile, reconcileStore } from "./kms/reconcile.js";
 import { KmsService } from "./kms/service.js";
 import { lifecycleEvents } from "./observability/lifecycle-events.js";
 import type { Logger } from "./observability/logger.js";
@@ -52,7 +53,7 @@ function systemClockFor(log: Logger): Clock {
  * Builds the daemon from a validated configuration: store → key stores → reconciliation → service →
  * servers. Nothing is served until reconciliation has finished.
  */
-export async function startDaemon(config: Config & { baseDir: string }, log: Logger): Promise<RunningDaemon> {
+export async function startDaemon(config: Config & { baseDir: string }, log: Logger, prepared?: StorePreparation): Promise<RunningDaemon> {
   for (const [name, value] of Object.entries(config.moduleEnvironment)) process.env[name] = value;
   const keyStores = new Map<string, KeyStore>();
   const sqlite = new SqliteMetadataStore(config.storage.sqlitePath);
@@ -79,6 +80,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       open: async (id, onFault) => {
         const ks = config.keyStores.find((k) => k.id === id)!;
         const uri = parsePkcs11Uri(ks.uri);
+        const pre = await prepared?.take(ks.id); // the start-up worker's probe and scan (first open only)
         const store = Pkcs11KeyStore.open(
           ks.id,
           {
@@ -99,6 +101,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
               if (recovered) log.warn({ keyStoreId: ks.id, rv: rvName(rv) }, "PKCS#11 session lost; the call succeeded on a fresh session");
             },
           },
+          pre,
         );
         log.info(
           {
@@ -108,6 +111,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
             keySpecs: store.capabilities.keySpecs,
             rsaOaepSha256: store.capabilities.rsaOaepSha256,
             importOaepSha256: store.unwrapPath("RSAES_OAEP_SHA_256") ?? "unsupported",
+            prepared: pre !== undefined,
           },
           "key store opened",
         );
@@ -162,13 +166,17 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   let awsPort: number | undefined;
   let audit: AuditRuntime | undefined;
   try {
+    // While the start-up worker opens the tokens, the main thread would be idle: build what needs no key store.
+    prepareGrpcServer();
+    const records = await readAllRecords(metadata);
     await connections.start();
+    void prepared?.release(); // the main thread has its own sessions now
     if (keyStores.size === 0 && connections.list().some((s) => s.connectionState === "FAILED")) {
       // Nothing to serve with: fail loudly rather than answer every call with KMSInvalidStateException.
       const reasons = connections.list().map((s) => `${s.keyStoreId}: ${s.failure?.reason ?? s.connectionState}`);
       throw new Error(`no key store could be connected (${reasons.join("; ")})`);
     }
-    const report = await reconcile(metadata, keyStores, log);
+    const report = await reconcile(metadata, keyStores, log, records);
     log.info(
       {
         abortedCreations: report.abortedCreations.length,
@@ -274,7 +282,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   if (config.aws.enabled && config.aws.insecure) {
     log.warn({ listen: config.aws.listen }, "the AWS facade is PLAIN HTTP (aws.insecure: true); allowed on loopback only");
   }
-  log.info({ grpcPort: grpcRef.port, awsPort, metricsPort }, "p11kms serving");
+  // uptimeMs: from process start, so the log shows the start-up time (docs/benchmarks.md).
+  log.info({ grpcPort: grpcRef.port, awsPort, metricsPort, uptimeMs: Math.round(process.uptime() * 1000) }, "p11kms serving");
 
   async function closeAll(): Promise<void> {
     metricsServer?.close();
@@ -284,6 +293,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     await audit?.close().catch((err: unknown) => log.error({ err }, "closing the audit log failed"));
     await connections.closeAll();
     await metadata.close().catch(() => undefined);
+    await prepared?.release(); // never C_Finalize while the worker may be inside the module
     closeModules();
   }
 

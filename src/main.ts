@@ -1,5 +1,8 @@
 import { ConfigError, loadConfig } from "./config/load.js";
-import { startDaemon } from "./daemon.js";
+import type { Config } from "./config/schema.js";
+import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
+import { type PrepareRequest, StorePreparation } from "./hsm/prepared-open.js";
+import { readPin } from "./hsm/pin.js";
 import { createLogger } from "./observability/logger.js";
 
 /**
@@ -18,9 +21,13 @@ export async function serve(configPath: string): Promise<void> {
     throw err;
   }
   const log = createLogger(config.log.level);
+  // The key stores' tokens are opened in a worker thread while the rest of the daemon loads (start-up time:
+  // docs/benchmarks.md); so the daemon's modules are imported only now.
+  const prepared = prepareStores(config);
   let daemon;
   try {
-    daemon = await startDaemon(config, log);
+    const { startDaemon } = await import("./daemon.js");
+    daemon = await startDaemon(config, log, prepared);
   } catch (err) {
     log.fatal({ err }, "p11kms failed to start");
     process.exit(1);
@@ -38,4 +45,32 @@ export async function serve(configPath: string): Promise<void> {
   };
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
+}
+
+/**
+ * Gives the start-up worker every key store whose URI and PIN can be read now. A store left out (or failing
+ * in the worker) is opened the ordinary way, which reports any error. P11KMS_NO_PREPARE=1 leaves them all
+ * out (for measuring the difference, or to rule the worker out when diagnosing a start-up problem).
+ */
+function prepareStores(config: Config & { baseDir: string }): StorePreparation {
+  // The module reads its environment (SOFTHSM2_CONF…) at C_Initialize, which the worker makes.
+  for (const [name, value] of Object.entries(config.moduleEnvironment)) process.env[name] = value;
+  const requests: PrepareRequest[] = [];
+  for (const ks of config.keyStores) {
+    try {
+      const uri = parsePkcs11Uri(ks.uri);
+      requests.push({
+        keyStoreId: ks.id,
+        modulePath: uri.modulePath,
+        tokenLabel: uri.token,
+        pin: readPin(uri.pinSource, config.baseDir),
+        rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
+      });
+    } catch {
+      // Opened (and its error reported) by the daemon.
+    }
+  }
+  const preparation = StorePreparation.spawn(); // already booting if entry.ts started it
+  preparation.prepare(process.env.P11KMS_NO_PREPARE === "1" ? [] : requests);
+  return preparation;
 }

@@ -10,6 +10,7 @@ import { registerEnvelopeCommands } from "./envelope-commands.js";
 import { registerImportCommands } from "./import-commands.js";
 import { registerLifecycleCommands } from "./lifecycle-commands.js";
 import { awsKeyMetadata, b64, print } from "./output.js";
+import { addServeCommand, runCli } from "./serve-command.js";
 
 /**
  * The p11kms command: `serve` runs the daemon; every other command is one KMS operation over gRPC, with
@@ -28,14 +29,7 @@ const program = new Command("p11kms")
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(str) });
 
-program
-  .command("serve")
-  .description("run the daemon")
-  .addOption(new Option("--config <path>", "configuration file (YAML or JSON)").env("P11KMS_CONFIG").makeOptionMandatory())
-  .action(async (o: { config: string }) => {
-    const { serve } = await import("../main.js");
-    await serve(o.config);
-  });
+addServeCommand(program);
 
 program
   .command("create-access-key")
@@ -255,14 +249,4 @@ function pascal(command: string): string {
 registerEnvelopeCommands(program);
 registerAuditCommands(program);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  const e = err as { code?: string; exitCode?: number; message?: string };
-  if (typeof e.code === "string" && e.code.startsWith("commander.")) {
-    process.exitCode = e.code === "commander.helpDisplayed" || e.code === "commander.version" ? 0 : 252;
-  } else {
-    process.stderr.write(`${e.message ?? String(err)}\n`);
-    process.exitCode = 255;
-  }
-}
+await runCli(program);

@@ -21,6 +21,16 @@ export interface ProbedCapabilities extends KeyStoreCapabilities {
 /** Token manufacturers/models that are software, where raw RSA in the process costs no hardware guarantee. */
 const SOFTWARE_TOKENS = /softhsm|kryoptic/i;
 
+/** {@link probeCapabilities} on a session of its own, closed afterwards, so nothing it tried can linger in a pool. */
+export function probeOnOwnSession(mod: pkcs11js.PKCS11, slot: pkcs11js.Handle, fallback: OaepFallbackSetting): ProbedCapabilities {
+  const session = mod.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+  try {
+    return probeCapabilities(mod, slot, session, fallback);
+  } finally {
+    mod.C_CloseSession(session);
+  }
+}
+
 /**
  * Probes the token once, at open: the mechanism list decides which key specs it can serve, and a real
  * operation decides whether it can do RSAES_OAEP_SHA_256 (SoftHSM2 2.6.1 lists CKM_RSA_PKCS_OAEP but

@@ -27,6 +27,36 @@ export interface OtherObject {
   readonly handle: pkcs11js.Handle;
 }
 
+/** A token object's handle, class and label, as the start-up scan reads them. */
+export interface TokenObject {
+  readonly handle: pkcs11js.Handle;
+  readonly cls: number;
+  readonly label: string;
+}
+
+/**
+ * Every token object's class and label: one search, then one C_GetAttributeValue per object (the bulk of
+ * start-up time on a large token: SoftHSM2 re-checks the object's file on each call, ~0.1 ms). Objects
+ * whose class cannot be read are left out.
+ */
+export function readTokenObjects(mod: pkcs11js.PKCS11, session: pkcs11js.Handle): TokenObject[] {
+  // Token objects only: session copies of hot keys (session-copies.ts) keep the label of their original.
+  mod.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_TOKEN, value: true }]);
+  const handles: pkcs11js.Handle[] = [];
+  try {
+    for (let batch = mod.C_FindObjects(session, 1024); batch.length > 0; batch = mod.C_FindObjects(session, 1024)) handles.push(...batch);
+  } finally {
+    mod.C_FindObjectsFinal(session);
+  }
+  const objects: TokenObject[] = [];
+  for (const handle of handles) {
+    const [cls, lab] = mod.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_CLASS }, { type: pkcs11js.CKA_LABEL }]);
+    if (!cls?.value || cls.value.length < 4) continue;
+    objects.push({ handle, cls: cls.value.readUInt32LE(0), label: lab?.value?.toString("utf8") ?? "" });
+  }
+  return objects;
+}
+
 /**
  * Handles of p11kms's objects by label, found once at open. SoftHSM2's C_FindObjects scans every object on
  * the token, so searching per request would make latency grow with the number of keys.
@@ -42,23 +72,18 @@ export class KeyObjectCache {
    * instead of one per class (docs/benchmarks.md, scale).
    */
   scan(mod: pkcs11js.PKCS11, session: pkcs11js.Handle): void {
-    // Token objects only: session copies of hot keys (session-copies.ts) keep the label of their original.
-    mod.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_TOKEN, value: true }]);
-    const handles: pkcs11js.Handle[] = [];
-    try {
-      for (let batch = mod.C_FindObjects(session, 1024); batch.length > 0; batch = mod.C_FindObjects(session, 1024)) handles.push(...batch);
-    } finally {
-      mod.C_FindObjectsFinal(session);
-    }
-    for (const h of handles) {
-      const [cls, lab] = mod.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_CLASS }, { type: pkcs11js.CKA_LABEL }]);
-      const slot = cls?.value && cls.value.length >= 4 ? SLOTS.get(cls.value.readUInt32LE(0)) : undefined;
+    this.fill(readTokenObjects(mod, session));
+  }
+
+  /** Sorts objects found by {@link readTokenObjects} (here, or in the start-up worker: prepared-open.ts). */
+  fill(objects: readonly TokenObject[]): void {
+    for (const { handle: h, cls, label } of objects) {
+      const slot = SLOTS.get(cls);
       if (!slot) continue;
-      const label = lab?.value?.toString("utf8") ?? "";
       if (parseKeyLabel(label)) this.entry(label)[slot] = h;
       else if (label.startsWith("p11kms-")) {
         const list = this.others.get(label) ?? [];
-        list.push({ cls: cls!.value!.readUInt32LE(0), handle: h });
+        list.push({ cls, handle: h });
         this.others.set(label, list);
       }
     }

@@ -15,7 +15,7 @@ import type {
 import type { AuditSigner } from "../audit/signer.js";
 import { AsymmetricOps } from "./asymmetric-ops.js";
 import { Pkcs11AuditSigner } from "./audit-signing-key.js";
-import { type OaepFallbackSetting, type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
+import { type OaepFallbackSetting, type ProbedCapabilities, probeOnOwnSession } from "./capabilities.js";
 import { generateDataKeyPair } from "./data-key-pairs.js";
 import { Device, type DeviceObserver } from "./device.js";
 import { HmacOps } from "./hmac-ops.js";
@@ -25,6 +25,7 @@ import { isGcmAuthFailure } from "./return-values.js";
 import { SessionCopies } from "./session-copies.js";
 import type { SessionPoolEvents } from "./session-pool.js";
 import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId, parseKeyLabel } from "./templates.js";
+import type { PreparedStore } from "./prepared-open.js";
 import { type TokenOptions, openToken } from "./token.js";
 
 /** Default bound on keys with an in-memory session copy (see {@link SessionCopies}); ~8 KiB each in SoftHSM2. */
@@ -66,22 +67,17 @@ export class Pkcs11KeyStore implements KeyStore {
     this.imports = new ImportOps(device, this.objects, capabilities, importFallback);
   }
 
-  static open(id: string, opts: TokenOptions, observer: KeyStoreObserver = {}): Pkcs11KeyStore {
+  /** `prepared`: the probe and scan already made by the start-up worker (prepared-open.ts), used as they are. */
+  static open(id: string, opts: TokenOptions, observer: KeyStoreObserver = {}, prepared?: PreparedStore): Pkcs11KeyStore {
     const token = openToken(opts, observer);
-    // The probe runs on a session of its own, closed afterwards, so nothing it tried can linger in the pool.
     try {
-      const probeSession = token.mod.C_OpenSession(token.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-      let caps: ProbedCapabilities;
-      try {
-        caps = probeCapabilities(token.mod, token.slot, probeSession, opts.rsaOaepSha256Fallback ?? "auto");
-      } finally {
-        token.mod.C_CloseSession(probeSession);
-      }
+      const caps = prepared?.capabilities ?? probeOnOwnSession(token.mod, token.slot, opts.rsaOaepSha256Fallback ?? "auto");
       const openSession = () => token.mod.C_OpenSession(token.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
       const copies = opts.sessionCopies ?? DEFAULT_SESSION_COPIES;
       const importFallback = opts.importOaepSha256Fallback ?? "auto";
       const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, observer), caps, importFallback, openSession, copies);
-      token.pool.trySync((s) => store.objects.scan(token.mod, s));
+      if (prepared) store.objects.fill(prepared.objects);
+      else token.pool.trySync((s) => store.objects.scan(token.mod, s));
       return store;
     } catch (err) {
       token.pool.close(); // a failed attempt (the background reconnect makes many) must not leave sessions behind
@@ -284,3 +280,4 @@ function gcm(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {
     parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad, ivBits: iv.length * 8, tagBits: TAG_BITS } as pkcs11js.IParams,
   };
 }
+

@@ -25,8 +25,19 @@ export async function reconcile(
   metadata: MetadataStore,
   stores: ReadonlyMap<string, KeyStore>,
   log: ReconcileLog,
+  records?: readonly KeyRecord[],
 ): Promise<ReconcileReport> {
-  return reconcileStores(metadata, stores, log, false);
+  return reconcileStores(metadata, stores, log, false, records);
+}
+
+/**
+ * Every record, read ahead of {@link reconcile} (the daemon reads them while its key stores open: start-up
+ * time). Only valid while nothing writes to the store, which is the case before the daemon serves.
+ */
+export async function readAllRecords(metadata: MetadataStore): Promise<KeyRecord[]> {
+  const all: KeyRecord[] = [];
+  for await (const page of everyKey(metadata)) all.push(...page);
+  return all;
 }
 
 /**
@@ -49,13 +60,14 @@ async function reconcileStores(
   stores: ReadonlyMap<string, KeyStore>,
   log: ReconcileLog,
   runtime: boolean,
+  records?: readonly KeyRecord[],
 ): Promise<ReconcileReport> {
   const report: ReconcileReport = { abortedCreations: [], quarantined: [], missingMaterial: [], finishedDeletions: [] };
   const known = new Map<string, number>(); // keyId -> current version, for keys that stay
   const present = new Set<string>(); // keyIds with objects on some connected store
   for (const store of stores.values()) for (const ref of await store.inventory()) present.add(ref.keyId);
 
-  for await (const page of everyKey(metadata)) {
+  for await (const page of records ? [records] : everyKey(metadata)) {
     for (const key of page) {
       const store = stores.get(key.keyStoreId);
       if (runtime && !store) continue; // another store's key: not ours to judge now

@@ -1,5 +1,7 @@
+import pkcs11js from "pkcs11js";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { loadModule } from "../../src/hsm/module.js";
+import { readTokenObjects } from "../../src/hsm/key-objects.js";
 import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
 import { useTestToken } from "../helpers/softhsm.js";
 
@@ -55,6 +57,29 @@ describe("start-up scan", () => {
       expect(served.count).toBe(0);
     } finally {
       await store.close();
+    }
+  });
+
+  it("opens with a probe and scan made elsewhere (the start-up worker) without searching, and serves the same keys", async () => {
+    const reference = open();
+    const mod = loadModule(token.modulePath);
+    // What prepare-worker.ts does, on a session of its own: read the objects, keep the session open meanwhile.
+    const slot = mod.C_GetSlotList(true).find((s) => mod.C_GetTokenInfo(s).label.trim() === token.label)!;
+    const session = mod.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
+    const objects = readTokenObjects(mod, session);
+    const opened = await searches(() => Pkcs11KeyStore.open("default", { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 2 }, {}, { capabilities: reference.capabilities, objects }));
+    mod.C_CloseSession(session);
+    const store = opened.value;
+    try {
+      expect(opened.count).toBe(0);
+      expect((await store.inventory()).map((r) => r.keyId).sort()).toEqual((await reference.inventory()).map((r) => r.keyId).sort());
+      const iv = await store.generateRandom(12);
+      const ct = await store.encryptAesGcm(ref(0), iv, Buffer.alloc(0), Buffer.from("prepared"));
+      expect((await reference.decryptAesGcm(ref(0), iv, Buffer.alloc(0), ct)).toString()).toBe("prepared");
+      await store.sign(ref(2), "ECDSA_SHA_256", Buffer.alloc(32, 2));
+    } finally {
+      await store.close();
+      await reference.close();
     }
   });
 });

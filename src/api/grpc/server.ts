@@ -56,14 +56,30 @@ export async function startGrpcServer(opts: {
   const health = new HealthImplementation({ "": "NOT_SERVING", [KMS_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(server);
 
-  // Reflection describes every service this server exposes, health included, so grpcurl can call both.
-  const definitions = loadSync([join(PROTO_ROOT, "p11kms/v1/kms.proto"), healthProtoPath], { includeDirs: [PROTO_ROOT] });
-  new ReflectionService(definitions).addToServer(server);
+  reflection().addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(opts.listen, credentialsFor(opts.tls), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { server, port, health };
+}
+
+let reflectionService: ReflectionService | undefined;
+
+/** Reflection describes every service this server exposes, health included, so grpcurl can call both. */
+function reflection(): ReflectionService {
+  reflectionService ??= new ReflectionService(
+    loadSync([join(PROTO_ROOT, "p11kms/v1/kms.proto"), healthProtoPath], { includeDirs: [PROTO_ROOT] }),
+  );
+  return reflectionService;
+}
+
+/**
+ * Parses the protos for reflection ahead of {@link startGrpcServer} (~0.3 s of CPU), so the daemon can do it
+ * while it waits for its key stores to open instead of after.
+ */
+export function prepareGrpcServer(): void {
+  reflection();
 }
 
 /**
