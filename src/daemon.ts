@@ -89,6 +89,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
             sessionCopies: ks.sessionCopies,
             rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
             importOaepSha256Fallback: ks.importOaepSha256Fallback,
+            deviceThread: ks.deviceThread,
           },
           {
             call: metrics.hsmObserver(ks.id),

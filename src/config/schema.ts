@@ -33,6 +33,11 @@ const keyStore = z
      * process for a moment. Separate from Decrypt's so that allowing one does not allow the other.
      */
     importOaepSha256Fallback: z.enum(["auto", "allow", "deny"]).default("auto"),
+    /**
+     * Run this store's AES-GCM calls on the daemon's device thread rather than the event loop: under load
+     * the event loop (gRPC, authorization, audit) is the bottleneck; false keeps every call on it.
+     */
+    deviceThread: z.boolean().default(true),
   })
   .strict();
 

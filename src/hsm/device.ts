@@ -91,6 +91,22 @@ export class Device {
     }
   }
 
+  /**
+   * For calls that bring their own session (the device thread's, see thread-session.ts): the same
+   * timing and failure mapping as the other two, without borrowing from the pool.
+   */
+  async runDetached<T>(op: string, fn: () => Promise<T>, classify?: Classifier, mechanism = "-"): Promise<T> {
+    const observe = this.observer.call;
+    const t0 = observe ? performance.now() : 0;
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.failure(op, err, classify);
+    } finally {
+      observe?.(op, mechanism, (performance.now() - t0) / 1000);
+    }
+  }
+
   private failure(op: string, err: unknown, classify?: Classifier): KmsError {
     if (err instanceof KmsError) return err;
     if (err instanceof PoolClosedError) {

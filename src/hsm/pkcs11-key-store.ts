@@ -18,6 +18,8 @@ import { Pkcs11AuditSigner } from "./audit-signing-key.js";
 import { type OaepFallbackSetting, type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
 import { generateDataKeyPair } from "./data-key-pairs.js";
 import { Device, type DeviceObserver } from "./device.js";
+import { deviceThreadFor } from "./device-thread.js";
+import { ThreadSession } from "./thread-session.js";
 import { HmacOps } from "./hmac-ops.js";
 import { ImportOps } from "./import-ops.js";
 import { KeyObjectCache, type KeyObjects, handlesOf } from "./key-objects.js";
@@ -36,13 +38,16 @@ export { Pkcs11OperationError } from "./device.js";
 export type KeyStoreObserver = DeviceObserver & SessionPoolEvents;
 
 const TAG_BITS = 128;
+/** One device RNG call serves this many bytes of nonces (341 AES-GCM IVs). */
+const NONCE_BLOCK_BYTES = 4096;
 
 /**
  * The KeyStore port on a PKCS#11 token: AES and RNG here, key pairs in {@link AsymmetricOps}, HMAC in
  * {@link HmacOps}. Object handles are found once, at open, and cached ({@link KeyObjectCache}).
  *
- * AES and RNG calls run synchronously on the event loop: measured on SoftHSM2 they cost less than the
- * 40–80 µs a hop to the libuv thread pool adds (see docs/benchmarks.md).
+ * AES-GCM runs on the device thread (device-thread.ts: one message per event-loop turn, a few µs per call
+ * under load) unless `deviceThread: false`; then, like RNG, synchronously on the event loop, which on
+ * SoftHSM2 costs less than the 40–80 µs a hop to the libuv thread pool adds (see docs/benchmarks.md).
  */
 export class Pkcs11KeyStore implements KeyStore {
   private readonly objects = new KeyObjectCache();
@@ -59,12 +64,18 @@ export class Pkcs11KeyStore implements KeyStore {
     importFallback: OaepFallbackSetting,
     openSession: () => pkcs11js.Handle,
     sessionCopies: number,
+    /** Where AES-GCM runs when set; undefined: on the event loop. */
+    private readonly thread?: ThreadSession,
   ) {
     this.copies = new SessionCopies(device.mod, openSession, { capacity: sessionCopies }, () => this.objects.values());
     this.asym = new AsymmetricOps(device, this.objects, capabilities, this.copies);
     this.hmac = new HmacOps(device, this.objects, capabilities.allowedMechanisms);
     this.imports = new ImportOps(device, this.objects, capabilities, importFallback);
   }
+
+  /** Device random bytes not yet handed out as nonces (public values: IVs). */
+  private nonceBlock: Buffer = Buffer.alloc(0);
+  private nonceOffset = 0;
 
   static open(id: string, opts: TokenOptions, observer: KeyStoreObserver = {}): Pkcs11KeyStore {
     const token = openToken(opts, observer);
@@ -80,7 +91,11 @@ export class Pkcs11KeyStore implements KeyStore {
       const openSession = () => token.mod.C_OpenSession(token.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
       const copies = opts.sessionCopies ?? DEFAULT_SESSION_COPIES;
       const importFallback = opts.importOaepSha256Fallback ?? "auto";
-      const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, observer), caps, importFallback, openSession, copies);
+      const thread =
+        opts.deviceThread !== true
+          ? undefined
+          : new ThreadSession(deviceThreadFor(opts.modulePath), openSession, (s) => closeQuietly(token.mod, s), observer.sessionRetried);
+      const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, observer), caps, importFallback, openSession, copies, thread);
       token.pool.trySync((s) => store.objects.scan(token.mod, s));
       return store;
     } catch (err) {
@@ -107,6 +122,7 @@ export class Pkcs11KeyStore implements KeyStore {
     const label = keyLabel(ref.keyId, ref.version);
     const o = this.objects.getByLabel(label);
     const token = secretIn(o, ref);
+    if (this.thread) return this.onThread("encrypt", label, o!, token, iv, aad, plaintext, plaintext.length + TAG_BITS / 8);
     const out = Buffer.allocUnsafe(plaintext.length + TAG_BITS / 8);
     const mech = gcm(iv, aad);
     return this.device.run("encrypt", (s) => {
@@ -119,24 +135,39 @@ export class Pkcs11KeyStore implements KeyStore {
     const label = keyLabel(ref.keyId, ref.version);
     const o = this.objects.getByLabel(label);
     const token = secretIn(o, ref);
-    const out = Buffer.allocUnsafe(body.length);
+    const classify = (rv: number | undefined) =>
+      isGcmAuthFailure(rv)
+        ? new KmsError("InvalidCiphertextException", "The ciphertext is invalid, was tampered with, or the encryption context does not match.")
+        : undefined;
+    if (this.thread) return this.onThread("decrypt", label, o!, token, iv, aad, body, body.length, classify);
     const mech = gcm(iv, aad);
+    const out = Buffer.allocUnsafe(body.length);
     return this.device.run(
       "decrypt",
       (s) => {
         this.initOnCopy(label, o!, token, (key) => this.device.mod.C_DecryptInit(s, mech, key));
         return this.device.mod.C_Decrypt(s, body, out);
       },
-      (rv) =>
-        isGcmAuthFailure(rv)
-          ? new KmsError("InvalidCiphertextException", "The ciphertext is invalid, was tampered with, or the encryption context does not match.")
-          : undefined,
+      classify,
       "AES_GCM",
     );
   }
 
   async generateRandom(length: number): Promise<Buffer> {
     return this.device.run("generate random", (s) => this.device.mod.C_GenerateRandom(s, Buffer.allocUnsafe(length)), undefined, "RNG");
+  }
+
+  async nonce(length: number): Promise<Buffer> {
+    if (length > NONCE_BLOCK_BYTES) return this.generateRandom(length);
+    if (this.nonceOffset + length > this.nonceBlock.length) {
+      // Concurrent refills are harmless: each replaces the block with fresh device bytes and resets the
+      // offset, and a slice is only ever taken by advancing the offset, so no byte is handed out twice.
+      this.nonceBlock = await this.generateRandom(NONCE_BLOCK_BYTES);
+      this.nonceOffset = 0;
+    }
+    const start = this.nonceOffset;
+    this.nonceOffset += length;
+    return this.nonceBlock.subarray(start, start + length);
   }
 
   generateKeyPair(ref: KeyMaterialRef, spec: AsymmetricKeySpec, usage: KeyUsage): Promise<void> {
@@ -243,15 +274,57 @@ export class Pkcs11KeyStore implements KeyStore {
 
   /**
    * Closes the sessions and resolves once the calls still running on them have finished (at most
-   * `drainMs`): whoever re-opens the token afterwards sees every object those calls made. The session
-   * copies go first (only synchronous calls use them, so none is in flight).
+   * `drainMs`): whoever re-opens the token afterwards sees every object those calls made.
    */
   async close(drainMs = 5000): Promise<void> {
-    this.copies.close();
     this.device.pool.close();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.device.pool.drained(), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+    const [drained, threadIdle] = await Promise.all([
+      Promise.race([
+        this.device.pool.drained().then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainMs))),
+      ]),
+      this.thread ? this.thread.close(drainMs) : true,
+    ]);
     clearTimeout(timer);
+    // The copies' session goes last, once no call can be using a copy; a call stuck in the device past the
+    // drain time keeps it open (one session) rather than have its key destroyed under it.
+    if (drained && threadIdle) this.copies.close();
+  }
+
+  /**
+   * An AES-GCM call on the device thread. The key's copy (made now if admitted) is pinned until the answer
+   * is back, so dropping it meanwhile cannot destroy it under the thread; a copy gone with its session is
+   * retried there on the token object.
+   */
+  private onThread(
+    op: "encrypt" | "decrypt",
+    label: string,
+    o: KeyObjects,
+    token: pkcs11js.Handle,
+    iv: Buffer,
+    aad: Buffer,
+    input: Buffer,
+    outputBytes: number,
+    classify?: (rv: number | undefined) => KmsError | undefined,
+  ): Promise<Buffer> {
+    const thread = this.thread!;
+    return this.device.runDetached(
+      op,
+      async () => {
+        const key = this.copies.pick(label, o, "secret", token);
+        this.copies.pin(key);
+        try {
+          const r = await thread.run({ kind: op, key, fallbackKey: key === token ? undefined : token, iv, aad, input, outputBytes });
+          if (r.lostCopy) this.copies.lost();
+          return r.output;
+        } finally {
+          this.copies.unpin(key);
+        }
+      },
+      classify,
+      "AES_GCM",
+    );
   }
 
   /**
@@ -267,6 +340,14 @@ export class Pkcs11KeyStore implements KeyStore {
       this.copies.lost();
       init(token);
     }
+  }
+}
+
+function closeQuietly(mod: pkcs11js.PKCS11, session: pkcs11js.Handle): void {
+  try {
+    mod.C_CloseSession(session);
+  } catch {
+    // Gone with the device already: nothing to release.
   }
 }
 

@@ -14,6 +14,8 @@ export interface TokenOptions {
   readonly rsaOaepSha256Fallback?: "auto" | "allow" | "deny";
   /** See the key store configuration field of the same name; absent means "auto". */
   readonly importOaepSha256Fallback?: "auto" | "allow" | "deny";
+  /** Run AES-GCM on the device thread (device-thread.ts); absent means false (the daemon's config defaults to true). */
+  readonly deviceThread?: boolean;
 }
 
 /** An open, logged-in token: the module, its slot, and a pool of sessions. */

@@ -38,7 +38,7 @@ describe("configSchema", () => {
       aws: { enabled: true, listen: "127.0.0.1:4599", insecure: true, accessKeyFiles: [], maxBodyBytes: 262144, requestTimeoutMs: 30000 },
       metrics: { listen: "127.0.0.1:9464", enabled: true },
       storage: { sqlitePath: "p11kms.db", recordCacheMs: 2000 },
-      keyStores: [{ id: "default", uri: URI, maxSessions: 8, sessionCopies: 1000, rsaOaepSha256Fallback: "auto", importOaepSha256Fallback: "auto" }],
+      keyStores: [{ id: "default", uri: URI, maxSessions: 8, sessionCopies: 1000, rsaOaepSha256Fallback: "auto", importOaepSha256Fallback: "auto", deviceThread: true }],
       moduleEnvironment: {},
       log: { level: "info" },
       shutdown: { drainTimeoutMs: 10000 },
