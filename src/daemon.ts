@@ -86,6 +86,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
             tokenLabel: uri.token,
             pin: readPin(uri.pinSource, config.baseDir),
             maxSessions: ks.maxSessions,
+            callTimeoutMs: ks.callTimeoutMs,
             sessionCopies: ks.sessionCopies,
             rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
             importOaepSha256Fallback: ks.importOaepSha256Fallback,
@@ -93,7 +94,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
           {
             call: metrics.hsmObserver(ks.id),
             error: (_op, rv, cls) => metrics.hsmErrors.inc({ key_store: ks.id, class: cls, rv: rvName(rv) }),
-            tokenFault: (op, rv) => onFault(explainDeviceFault(op, rv)),
+            tokenFault: (op, rv, cause) => onFault(explainDeviceFault(op, rv, cause)),
             sessionRetried: (rv, recovered) => {
               metrics.sessionRetries.inc({ key_store: ks.id, outcome: recovered ? "recovered" : "failed" });
               if (recovered) log.warn({ keyStoreId: ks.id, rv: rvName(rv) }, "PKCS#11 session lost; the call succeeded on a fresh session");
@@ -163,8 +164,10 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   let audit: AuditRuntime | undefined;
   try {
     await connections.start();
-    if (keyStores.size === 0 && connections.list().some((s) => s.connectionState === "FAILED")) {
-      // Nothing to serve with: fail loudly rather than answer every call with KMSInvalidStateException.
+    const failed = connections.list().filter((s) => s.connectionState === "FAILED");
+    if (keyStores.size === 0 && failed.length > 0 && !failed.some((s) => connections.reconnecting(s.keyStoreId))) {
+      // Nothing to serve with, and nothing will come (a wrong or locked PIN is not retried): fail loudly
+      // rather than answer every call with KMSInvalidStateException. A store being retried may come later.
       const reasons = connections.list().map((s) => `${s.keyStoreId}: ${s.failure?.reason ?? s.connectionState}`);
       throw new Error(`no key store could be connected (${reasons.join("; ")})`);
     }

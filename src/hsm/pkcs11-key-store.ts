@@ -17,7 +17,7 @@ import { AsymmetricOps } from "./asymmetric-ops.js";
 import { Pkcs11AuditSigner } from "./audit-signing-key.js";
 import { type OaepFallbackSetting, type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
 import { generateDataKeyPair } from "./data-key-pairs.js";
-import { Device, type DeviceObserver } from "./device.js";
+import { Device, type DeviceObserver, isStaleKeyHandle } from "./device.js";
 import { HmacOps } from "./hmac-ops.js";
 import { ImportOps } from "./import-ops.js";
 import { KeyObjectCache, type KeyObjects, handlesOf } from "./key-objects.js";
@@ -46,6 +46,8 @@ const TAG_BITS = 128;
  */
 export class Pkcs11KeyStore implements KeyStore {
   private readonly objects = new KeyObjectCache();
+  /** Keys whose objects are being looked up again after a stale handle (see {@link withFreshHandles}). */
+  private readonly refinding = new Map<string, Promise<boolean>>();
   private readonly asym: AsymmetricOps;
   private readonly hmac: HmacOps;
   private readonly imports: ImportOps;
@@ -143,19 +145,19 @@ export class Pkcs11KeyStore implements KeyStore {
     return this.asym.generateKeyPair(ref, spec, usage);
   }
   getPublicKey(ref: KeyMaterialRef): Promise<Buffer> {
-    return this.asym.getPublicKey(ref);
+    return this.withFreshHandles(ref, () => this.asym.getPublicKey(ref));
   }
   sign(ref: KeyMaterialRef, algorithm: SigningAlgorithm, input: Buffer): Promise<Buffer> {
-    return this.asym.sign(ref, algorithm, input);
+    return this.withFreshHandles(ref, () => this.asym.sign(ref, algorithm, input));
   }
   verify(ref: KeyMaterialRef, algorithm: SigningAlgorithm, input: Buffer, signature: Buffer): Promise<boolean> {
-    return this.asym.verify(ref, algorithm, input, signature);
+    return this.withFreshHandles(ref, () => this.asym.verify(ref, algorithm, input, signature));
   }
   encryptRsa(ref: KeyMaterialRef, algorithm: EncryptionAlgorithm, plaintext: Buffer): Promise<Buffer> {
-    return this.asym.encryptRsa(ref, algorithm, plaintext);
+    return this.withFreshHandles(ref, () => this.asym.encryptRsa(ref, algorithm, plaintext));
   }
   decryptRsa(ref: KeyMaterialRef, algorithm: EncryptionAlgorithm, ciphertext: Buffer): Promise<Buffer> {
-    return this.asym.decryptRsa(ref, algorithm, ciphertext);
+    return this.withFreshHandles(ref, () => this.asym.decryptRsa(ref, algorithm, ciphertext));
   }
   generateDataKeyPair(spec: AsymmetricKeySpec): Promise<{ publicKey: Buffer; privateKey: Buffer }> {
     return generateDataKeyPair(this.device, spec);
@@ -164,10 +166,10 @@ export class Pkcs11KeyStore implements KeyStore {
     return this.hmac.generateHmacKey(ref, spec);
   }
   generateMac(ref: KeyMaterialRef, algorithm: MacAlgorithm, message: Buffer): Promise<Buffer> {
-    return this.hmac.generateMac(ref, algorithm, message);
+    return this.withFreshHandles(ref, () => this.hmac.generateMac(ref, algorithm, message));
   }
   verifyMac(ref: KeyMaterialRef, algorithm: MacAlgorithm, message: Buffer, mac: Buffer): Promise<boolean> {
-    return this.hmac.verifyMac(ref, algorithm, message, mac);
+    return this.withFreshHandles(ref, () => this.hmac.verifyMac(ref, algorithm, message, mac));
   }
 
   createWrappingKey(keyId: string, spec: WrappingKeySpec, algorithm: WrappingAlgorithm, expiresAt: Date): Promise<{ wrappingKeyId: string; publicKey: Buffer }> {
@@ -222,7 +224,14 @@ export class Pkcs11KeyStore implements KeyStore {
     this.copies.drop(keyLabel(ref.keyId, ref.version));
     const o = this.objects.get(ref);
     if (!o) return;
-    for (const h of handlesOf(o)) await this.device.run("destroy key", (s) => this.device.mod.C_DestroyObject(s, h));
+    for (const h of handlesOf(o)) {
+      try {
+        await this.device.run("destroy key", (s) => this.device.mod.C_DestroyObject(s, h));
+      } catch (err) {
+        // Already gone (destroyed behind our back): what this call wanted. Anything else is a failure.
+        if (!isStaleKeyHandle(err)) throw err;
+      }
+    }
     this.objects.delete(ref);
     this.asym.forget(ref);
   }
@@ -252,6 +261,39 @@ export class Pkcs11KeyStore implements KeyStore {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.device.pool.drained(), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
     clearTimeout(timer);
+  }
+
+  /**
+   * Runs a key operation; if one of the key's handles turned out stale (the object went away or was
+   * replaced while the token is fine, see device.ts StaleKeyHandleError), looks the key's objects up again
+   * by label once: found, the operation runs again on the fresh handles; gone, the key's entry is dropped
+   * and the call answers KMSInvalidStateException (as will later calls, without touching the device). The
+   * key store stays CONNECTED either way: one key's object is not the token's failure.
+   */
+  private async withFreshHandles<T>(ref: KeyMaterialRef, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isStaleKeyHandle(err)) throw err;
+      if (!(await this.refind(ref))) throw err;
+      return await call();
+    }
+  }
+
+  /** One search for the key's objects by label, shared by every call that met the same stale handle. */
+  private refind(ref: KeyMaterialRef): Promise<boolean> {
+    const label = keyLabel(ref.keyId, ref.version);
+    let pending = this.refinding.get(label);
+    if (!pending) {
+      this.copies.drop(label);
+      this.asym.forget(ref);
+      pending = this.device
+        .run("find key", (s) => this.objects.refind(this.device.mod, s, ref))
+        .catch(() => false)
+        .finally(() => this.refinding.delete(label));
+      this.refinding.set(label, pending);
+    }
+    return pending;
   }
 
   /**
