@@ -169,7 +169,8 @@ export class SessionPool {
       this.events.sessionRetried?.(firstRv, true);
       return value;
     } catch (err) {
-      poisoned = poisonsSession(rvOf(err));
+      const rv = rvOf(err);
+      poisoned = this.lostWith(fresh, rv, err) || poisonsSession(rv);
       this.events.sessionRetried?.(firstRv, false);
       throw err;
     } finally {
