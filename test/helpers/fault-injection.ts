@@ -135,3 +135,41 @@ export function loseSessionsDuringAsyncCalls(mod: pkcs11js.PKCS11, slot: pkcs11j
     restore,
   };
 }
+
+export interface StalledCalls {
+  /** Calls held so far. */
+  readonly stalled: number;
+  /** Lets every held call go on to the real module (as a device that answers at last). */
+  release(): void;
+  restore(): void;
+}
+
+/**
+ * Makes the next `times` calls of an async function hang: they do not reach the module and their promise
+ * does not settle until {@link StalledCalls.release} — a device that stopped answering.
+ */
+export function stallAsync(mod: pkcs11js.PKCS11, fn: Pkcs11Function, times = 1): StalledCalls {
+  const target = mod as unknown as Record<string, unknown>;
+  const own = Object.getOwnPropertyDescriptor(target, fn);
+  const original = target[fn] as (...args: unknown[]) => Promise<unknown>;
+  const held: (() => void)[] = [];
+  let stalled = 0;
+  const restore = (): void => {
+    if (own) Object.defineProperty(target, fn, own);
+    else delete target[fn];
+  };
+  target[fn] = function (...args: unknown[]): Promise<unknown> {
+    if (stalled >= times) return original.apply(mod, args);
+    stalled++;
+    return new Promise<void>((resolve) => held.push(resolve)).then(() => original.apply(mod, args));
+  };
+  return {
+    get stalled() {
+      return stalled;
+    },
+    release: () => {
+      for (const go of held.splice(0)) go();
+    },
+    restore,
+  };
+}
