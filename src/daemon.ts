@@ -287,7 +287,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     await audit?.close().catch((err: unknown) => log.error({ err }, "closing the audit log failed"));
     await connections.closeAll();
     await metadata.close().catch(() => undefined);
-    closeModules();
+    const left = closeModules();
+    if (left.length > 0) log.warn({ modules: left }, "PKCS#11 calls still running at exit (a device that stopped answering): module not finalised");
   }
 
   let stopping: Promise<void> | undefined;

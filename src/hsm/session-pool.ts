@@ -1,4 +1,5 @@
 import type * as pkcs11js from "pkcs11js";
+import { trackAsyncCall } from "./module.js";
 import { CKR, isHandleError, poisonsSession, rvClass, rvOf } from "./return-values.js";
 
 /** Raised to callers once the pool is closed (key store disconnected or FAILED): no session will come. */
@@ -237,7 +238,9 @@ export class SessionPool {
    * is never lent again, and is closed if the call settles after all.
    */
   private bounded<T>(session: pkcs11js.Handle, result: T | Promise<T>): T | Promise<T> {
-    if (this.callTimeoutMs <= 0 || !(result instanceof Promise)) return result;
+    if (!(result instanceof Promise)) return result;
+    trackAsyncCall(this.mod, result);
+    if (this.callTimeoutMs <= 0) return result;
     return new Promise<T>((resolve, reject) => {
       let timedOut = false;
       const timer = setTimeout(() => {
