@@ -86,6 +86,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
             tokenLabel: uri.token,
             pin: readPin(uri.pinSource, config.baseDir),
             maxSessions: ks.maxSessions,
+            callTimeoutMs: ks.callTimeoutMs,
             sessionCopies: ks.sessionCopies,
             rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
             importOaepSha256Fallback: ks.importOaepSha256Fallback,
@@ -94,7 +95,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
           {
             call: metrics.hsmObserver(ks.id),
             error: (_op, rv, cls) => metrics.hsmErrors.inc({ key_store: ks.id, class: cls, rv: rvName(rv) }),
-            tokenFault: (op, rv) => onFault(explainDeviceFault(op, rv)),
+            tokenFault: (op, rv, cause) => onFault(explainDeviceFault(op, rv, cause)),
             sessionRetried: (rv, recovered) => {
               metrics.sessionRetries.inc({ key_store: ks.id, outcome: recovered ? "recovered" : "failed" });
               if (recovered) log.warn({ keyStoreId: ks.id, rv: rvName(rv) }, "PKCS#11 session lost; the call succeeded on a fresh session");
@@ -164,8 +165,10 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   let audit: AuditRuntime | undefined;
   try {
     await connections.start();
-    if (keyStores.size === 0 && connections.list().some((s) => s.connectionState === "FAILED")) {
-      // Nothing to serve with: fail loudly rather than answer every call with KMSInvalidStateException.
+    const failed = connections.list().filter((s) => s.connectionState === "FAILED");
+    if (keyStores.size === 0 && failed.length > 0 && !failed.some((s) => connections.reconnecting(s.keyStoreId))) {
+      // Nothing to serve with, and nothing will come (a wrong or locked PIN is not retried): fail loudly
+      // rather than answer every call with KMSInvalidStateException. A store being retried may come later.
       const reasons = connections.list().map((s) => `${s.keyStoreId}: ${s.failure?.reason ?? s.connectionState}`);
       throw new Error(`no key store could be connected (${reasons.join("; ")})`);
     }
@@ -285,7 +288,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     await audit?.close().catch((err: unknown) => log.error({ err }, "closing the audit log failed"));
     await connections.closeAll();
     await metadata.close().catch(() => undefined);
-    closeModules();
+    const left = closeModules();
+    if (left.length > 0) log.warn({ modules: left }, "PKCS#11 calls still running at exit (a device that stopped answering): module not finalised");
   }
 
   let stopping: Promise<void> | undefined;

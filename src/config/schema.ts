@@ -18,6 +18,11 @@ const keyStore = z
     }),
     maxSessions: z.number().int().min(1).max(256).default(8),
     /**
+     * How long an async PKCS#11 call (RSA, P-384/P-521, Ed25519, key pair generation) may run: past it the
+     * call answers KeyUnavailableException and the store goes FAILED. Synchronous calls cannot be bounded.
+     */
+    callTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+    /**
      * Keys whose material is also held as an in-memory session copy (faster AES and P-256 signing on
      * SoftHSM2, a few KiB of the module's memory each); least recently used first out; 0 turns copies off.
      */

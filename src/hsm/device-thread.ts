@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type GcmJob, decodeResults, encodeJobs } from "./device-thread-protocol.js";
+import { CallTimeoutError } from "./session-pool.js";
 
 /** One AES-GCM call for the device thread: an Init on `key` and the one-part operation, on `session`. */
 export type DeviceJob = Omit<GcmJob, "id">;
@@ -20,7 +21,15 @@ export class DeviceThreadCallError extends Error {
 interface Waiting {
   resolve(r: { output: Buffer; lostCopy: boolean }): void;
   reject(err: unknown): void;
+  /** Date.now() past which the call is answered with CallTimeoutError. */
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  /** The thread the call was sent to (once sent). */
+  worker?: Worker;
 }
+
+/** How often calls are checked against their deadline (one timer for all of them, not one per call). */
+const DEADLINE_CHECK_MS = 200;
 
 /**
  * A second JS thread for the hot device calls (AES-GCM). The
@@ -30,7 +39,10 @@ interface Waiting {
  * instead (docs/benchmarks.md). Calls keep their session borrowed from the pool until the answer is
  * back, so the pool's own accounting (drain on close, one operation per session) still holds.
  *
- * If the thread dies, its calls fail (internal error, logged) and the next call starts a new thread.
+ * If the thread dies, its calls fail (internal error, logged) and the next call starts a new thread. If a
+ * call outlives its timeout (the module hangs), every call sent to that thread answers CallTimeoutError
+ * and the thread is abandoned — a thread inside a native call cannot be stopped — and the next call
+ * starts a new one.
  */
 export class DeviceThread {
   private worker: Worker | undefined;
@@ -39,6 +51,7 @@ export class DeviceThread {
   private scheduled = false;
   private nextId = 1;
   private closed = false;
+  private deadlineTimer: NodeJS.Timeout | undefined;
 
   /** Calls and messages sent so far (calls per message tells how well batching works, for metrics). */
   readonly stats = { calls: 0, messages: 0 };
@@ -50,11 +63,12 @@ export class DeviceThread {
 
   constructor(private readonly modulePath: string) {}
 
-  run(job: DeviceJob): Promise<{ output: Buffer; lostCopy: boolean }> {
+  /** Runs `job`; past `timeoutMs` (0: no limit) it answers CallTimeoutError. */
+  run(job: DeviceJob, timeoutMs = 0): Promise<{ output: Buffer; lostCopy: boolean }> {
     if (this.closed) return Promise.reject(new Error("the device thread is closed"));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(id, { resolve, reject, timeoutMs, deadline: timeoutMs > 0 ? Date.now() + timeoutMs : Infinity });
       this.queue.push({ ...job, id });
       if (!this.scheduled) {
         this.scheduled = true;
@@ -66,6 +80,7 @@ export class DeviceThread {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.deadlineTimer);
     const w = this.worker;
     this.worker = undefined;
     if (w) await w.terminate();
@@ -80,7 +95,12 @@ export class DeviceThread {
     this.stats.messages++;
     try {
       const message = encodeJobs(batch);
-      this.thread().postMessage(message, [message]);
+      const w = this.thread();
+      w.postMessage(message, [message]);
+      for (const job of batch) {
+        const waiter = this.waiting.get(job.id);
+        if (waiter) waiter.worker = w;
+      }
     } catch (err) {
       for (const job of batch) this.settleError(job.id, err);
     }
@@ -101,12 +121,31 @@ export class DeviceThread {
     });
     const failAll = (err: unknown) => {
       if (this.worker === w) this.worker = undefined;
-      for (const id of [...this.waiting.keys()]) this.settleError(id, err);
+      this.failCallsOf(w, err);
     };
     w.on("error", failAll);
     w.on("exit", (code) => failAll(new Error(`the device thread exited (code ${code})`)));
     this.worker = w;
+    this.deadlineTimer ??= setInterval(() => this.checkDeadlines(), DEADLINE_CHECK_MS).unref();
     return w;
+  }
+
+  /** A call past its deadline means the thread is stuck in the module: give up on it and on its calls. */
+  private checkDeadlines(): void {
+    if (this.waiting.size === 0) return;
+    const now = Date.now();
+    let expired: Waiting | undefined;
+    for (const w of this.waiting.values()) if (w.deadline < now) expired = w;
+    if (!expired) return;
+    const stuck = expired.worker;
+    if (!stuck) return; // not sent yet: the next turn sends it
+    if (this.worker === stuck) this.worker = undefined;
+    this.failCallsOf(stuck, new CallTimeoutError(expired.timeoutMs));
+    void stuck.terminate(); // takes effect if the native call ever returns
+  }
+
+  private failCallsOf(w: Worker, err: unknown): void {
+    for (const [id, waiter] of [...this.waiting]) if (waiter.worker === w) this.settleError(id, err);
   }
 
   private settleError(id: number, err: unknown): void {

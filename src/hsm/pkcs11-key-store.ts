@@ -17,7 +17,7 @@ import { AsymmetricOps } from "./asymmetric-ops.js";
 import { Pkcs11AuditSigner } from "./audit-signing-key.js";
 import { type OaepFallbackSetting, type ProbedCapabilities, probeCapabilities } from "./capabilities.js";
 import { generateDataKeyPair } from "./data-key-pairs.js";
-import { Device, type DeviceObserver } from "./device.js";
+import { Device, type DeviceObserver, isStaleKeyHandle } from "./device.js";
 import { deviceThreadFor } from "./device-thread.js";
 import { ThreadSession } from "./thread-session.js";
 import { HmacOps } from "./hmac-ops.js";
@@ -27,7 +27,7 @@ import { isGcmAuthFailure } from "./return-values.js";
 import { SessionCopies } from "./session-copies.js";
 import type { SessionPoolEvents } from "./session-pool.js";
 import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId, parseKeyLabel } from "./templates.js";
-import { type TokenOptions, openToken } from "./token.js";
+import { DEFAULT_CALL_TIMEOUT_MS, type TokenOptions, openToken } from "./token.js";
 
 /** Default bound on keys with an in-memory session copy (see {@link SessionCopies}); ~8 KiB each in SoftHSM2. */
 export const DEFAULT_SESSION_COPIES = 1000;
@@ -51,6 +51,8 @@ const NONCE_BLOCK_BYTES = 4096;
  */
 export class Pkcs11KeyStore implements KeyStore {
   private readonly objects = new KeyObjectCache();
+  /** Keys whose objects are being looked up again after a stale handle (see {@link withFreshHandles}). */
+  private readonly refinding = new Map<string, Promise<boolean>>();
   private readonly asym: AsymmetricOps;
   private readonly hmac: HmacOps;
   private readonly imports: ImportOps;
@@ -94,7 +96,13 @@ export class Pkcs11KeyStore implements KeyStore {
       const thread =
         opts.deviceThread !== true
           ? undefined
-          : new ThreadSession(deviceThreadFor(opts.modulePath), openSession, (s) => closeQuietly(token.mod, s), observer.sessionRetried);
+          : new ThreadSession(
+              deviceThreadFor(opts.modulePath),
+              openSession,
+              (s) => closeQuietly(token.mod, s),
+              opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+              observer.sessionRetried,
+            );
       const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, observer), caps, importFallback, openSession, copies, thread);
       token.pool.trySync((s) => store.objects.scan(token.mod, s));
       return store;
@@ -118,7 +126,15 @@ export class Pkcs11KeyStore implements KeyStore {
     this.objects.set(ref, { secret: handle });
   }
 
-  async encryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
+  encryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
+    return this.withFreshHandles(ref, () => this.encryptOnce(ref, iv, aad, plaintext));
+  }
+
+  decryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, body: Buffer): Promise<Buffer> {
+    return this.withFreshHandles(ref, () => this.decryptOnce(ref, iv, aad, body));
+  }
+
+  private async encryptOnce(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
     const label = keyLabel(ref.keyId, ref.version);
     const o = this.objects.getByLabel(label);
     const token = secretIn(o, ref);
@@ -131,7 +147,7 @@ export class Pkcs11KeyStore implements KeyStore {
     }, undefined, "AES_GCM");
   }
 
-  async decryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, body: Buffer): Promise<Buffer> {
+  private async decryptOnce(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, body: Buffer): Promise<Buffer> {
     const label = keyLabel(ref.keyId, ref.version);
     const o = this.objects.getByLabel(label);
     const token = secretIn(o, ref);
@@ -174,19 +190,19 @@ export class Pkcs11KeyStore implements KeyStore {
     return this.asym.generateKeyPair(ref, spec, usage);
   }
   getPublicKey(ref: KeyMaterialRef): Promise<Buffer> {
-    return this.asym.getPublicKey(ref);
+    return this.withFreshHandles(ref, () => this.asym.getPublicKey(ref));
   }
   sign(ref: KeyMaterialRef, algorithm: SigningAlgorithm, input: Buffer): Promise<Buffer> {
-    return this.asym.sign(ref, algorithm, input);
+    return this.withFreshHandles(ref, () => this.asym.sign(ref, algorithm, input));
   }
   verify(ref: KeyMaterialRef, algorithm: SigningAlgorithm, input: Buffer, signature: Buffer): Promise<boolean> {
-    return this.asym.verify(ref, algorithm, input, signature);
+    return this.withFreshHandles(ref, () => this.asym.verify(ref, algorithm, input, signature));
   }
   encryptRsa(ref: KeyMaterialRef, algorithm: EncryptionAlgorithm, plaintext: Buffer): Promise<Buffer> {
-    return this.asym.encryptRsa(ref, algorithm, plaintext);
+    return this.withFreshHandles(ref, () => this.asym.encryptRsa(ref, algorithm, plaintext));
   }
   decryptRsa(ref: KeyMaterialRef, algorithm: EncryptionAlgorithm, ciphertext: Buffer): Promise<Buffer> {
-    return this.asym.decryptRsa(ref, algorithm, ciphertext);
+    return this.withFreshHandles(ref, () => this.asym.decryptRsa(ref, algorithm, ciphertext));
   }
   generateDataKeyPair(spec: AsymmetricKeySpec): Promise<{ publicKey: Buffer; privateKey: Buffer }> {
     return generateDataKeyPair(this.device, spec);
@@ -195,10 +211,10 @@ export class Pkcs11KeyStore implements KeyStore {
     return this.hmac.generateHmacKey(ref, spec);
   }
   generateMac(ref: KeyMaterialRef, algorithm: MacAlgorithm, message: Buffer): Promise<Buffer> {
-    return this.hmac.generateMac(ref, algorithm, message);
+    return this.withFreshHandles(ref, () => this.hmac.generateMac(ref, algorithm, message));
   }
   verifyMac(ref: KeyMaterialRef, algorithm: MacAlgorithm, message: Buffer, mac: Buffer): Promise<boolean> {
-    return this.hmac.verifyMac(ref, algorithm, message, mac);
+    return this.withFreshHandles(ref, () => this.hmac.verifyMac(ref, algorithm, message, mac));
   }
 
   createWrappingKey(keyId: string, spec: WrappingKeySpec, algorithm: WrappingAlgorithm, expiresAt: Date): Promise<{ wrappingKeyId: string; publicKey: Buffer }> {
@@ -253,7 +269,14 @@ export class Pkcs11KeyStore implements KeyStore {
     this.copies.drop(keyLabel(ref.keyId, ref.version));
     const o = this.objects.get(ref);
     if (!o) return;
-    for (const h of handlesOf(o)) await this.device.run("destroy key", (s) => this.device.mod.C_DestroyObject(s, h));
+    for (const h of handlesOf(o)) {
+      try {
+        await this.device.run("destroy key", (s) => this.device.mod.C_DestroyObject(s, h));
+      } catch (err) {
+        // Already gone (destroyed behind our back): what this call wanted. Anything else is a failure.
+        if (!isStaleKeyHandle(err)) throw err;
+      }
+    }
     this.objects.delete(ref);
     this.asym.forget(ref);
   }
@@ -325,6 +348,39 @@ export class Pkcs11KeyStore implements KeyStore {
       classify,
       "AES_GCM",
     );
+  }
+
+  /**
+   * Runs a key operation; if one of the key's handles turned out stale (the object went away or was
+   * replaced while the token is fine, see device.ts StaleKeyHandleError), looks the key's objects up again
+   * by label once: found, the operation runs again on the fresh handles; gone, the key's entry is dropped
+   * and the call answers KMSInvalidStateException (as will later calls, without touching the device). The
+   * key store stays CONNECTED either way: one key's object is not the token's failure.
+   */
+  private async withFreshHandles<T>(ref: KeyMaterialRef, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isStaleKeyHandle(err)) throw err;
+      if (!(await this.refind(ref))) throw err;
+      return await call();
+    }
+  }
+
+  /** One search for the key's objects by label, shared by every call that met the same stale handle. */
+  private refind(ref: KeyMaterialRef): Promise<boolean> {
+    const label = keyLabel(ref.keyId, ref.version);
+    let pending = this.refinding.get(label);
+    if (!pending) {
+      this.copies.drop(label);
+      this.asym.forget(ref);
+      pending = this.device
+        .run("find key", (s) => this.objects.refind(this.device.mod, s, ref))
+        .catch(() => false)
+        .finally(() => this.refinding.delete(label));
+      this.refinding.set(label, pending);
+    }
+    return pending;
   }
 
   /**

@@ -1,7 +1,7 @@
 import type pkcs11js from "pkcs11js";
 import type { DeviceJob, DeviceThread } from "./device-thread.js";
 import { rvClass, rvOf } from "./return-values.js";
-import { PoolClosedError } from "./session-pool.js";
+import { CallTimeoutError, PoolClosedError } from "./session-pool.js";
 
 /**
  * The one session a key store's device-thread calls run on. The device thread runs its calls one after
@@ -23,6 +23,8 @@ export class ThreadSession {
     private readonly thread: DeviceThread,
     private readonly openSession: () => pkcs11js.Handle,
     private readonly closeSession: (s: pkcs11js.Handle) => void,
+    /** keyStores[].callTimeoutMs: a call not answered by then is a device fault (0: no limit). */
+    private readonly timeoutMs: number,
     private readonly onRetried?: (rv: number | undefined, recovered: boolean) => void,
   ) {}
 
@@ -33,8 +35,13 @@ export class ThreadSession {
     try {
       const first = this.current();
       try {
-        return await this.thread.run({ ...job, session: first });
+        return await this.thread.run({ ...job, session: first }, this.timeoutMs);
       } catch (err) {
+        if (err instanceof CallTimeoutError && this.session === first) {
+          // The module may still be inside a call on it: never used or closed again.
+          this.session = undefined;
+          throw err;
+        }
         const rv = rvOf(err);
         if (rvClass(rv) !== "session" || this.closed) throw err;
         if (this.session === first) {
@@ -42,7 +49,7 @@ export class ThreadSession {
           this.session = undefined;
         }
         try {
-          const r = await this.thread.run({ ...job, session: this.current() });
+          const r = await this.thread.run({ ...job, session: this.current() }, this.timeoutMs);
           this.onRetried?.(rv, true);
           return r;
         } catch (retryErr) {

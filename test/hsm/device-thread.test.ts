@@ -114,6 +114,28 @@ describe("AES-GCM on the device thread", () => {
     expect(threaded.copies.stats.lost).toBeGreaterThan(lost);
   });
 
+  it("answers KeyUnavailableException when the thread does not answer in time, and serves again on a new thread", async () => {
+    const faults: string[] = [];
+    const store = Pkcs11KeyStore.open(
+      "default",
+      { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 2, deviceThread: true, callTimeoutMs: 1 },
+      { tokenFault: (op) => faults.push(op) },
+    );
+    try {
+      const iv = await store.nonce(12);
+      // A message of 64 × 4 MiB keeps the thread busy far past the 1 ms timeout (checked every 200 ms).
+      const big = Buffer.alloc(4 * 1024 * 1024);
+      const outcomes = await Promise.all(Array.from({ length: 64 }, () => code(store.encryptAesGcm(ref(1), iv, Buffer.alloc(0), big))));
+      expect(outcomes).toContain("KeyUnavailableException");
+      for (const o of outcomes) expect(["ok", "KeyUnavailableException"]).toContain(o);
+      expect(faults.length).toBeGreaterThan(0); // the owner is told: it takes the store offline and reopens it
+      // A small call on a fresh thread (and session) answers well within the timeout's check period.
+      expect(await code(store.encryptAesGcm(ref(1), iv, Buffer.alloc(0), Buffer.from("small")))).toBe("ok");
+    } finally {
+      await store.close();
+    }
+  });
+
   it("closes cleanly with calls in flight: each ends ok or KMSInvalidStateException, none hangs", async () => {
     const store = open(true);
     const iv = await store.nonce(12);
