@@ -6,18 +6,21 @@
  *
  * Self-contained (no imports): the device thread's script loads it too.
  *
- * Request job:  u32 id | u8 kind | bytes session | bytes key | bytes fallbackKey (empty: none) | bytes iv |
- *               bytes aad | bytes input | u32 outputBytes          (bytes = u32 length + the bytes)
+ * Request job:  u32 id | u8 kind | u32 mechanism | bytes session | bytes key | bytes fallbackKey (empty: none) |
+ *               bytes iv | bytes aad | bytes input | u32 outputBytes          (bytes = u32 length + the bytes)
+ *               (iv and aad: AES-GCM's parameters; empty for a signature)
  * Result:       u32 id | u8 status (0 ok, 1 ok on the fallback key, 2 failed) | u32 rv (failed: CK_RV, or
  *               0xffffffff when the failure carried none) | bytes output (failed: empty)
  */
 
-export type JobKind = "encrypt" | "decrypt";
-const KINDS: readonly JobKind[] = ["encrypt", "decrypt"];
+export type JobKind = "encrypt" | "decrypt" | "sign";
+const KINDS: readonly JobKind[] = ["encrypt", "decrypt", "sign"];
 
-export interface GcmJob {
+/** One call: C_{Encrypt,Decrypt,Sign}Init on `key` with `mechanism` (a CKM_ value), then the one-part call. */
+export interface ThreadJob {
   readonly id: number;
   readonly kind: JobKind;
+  readonly mechanism: number;
   readonly session: Uint8Array;
   readonly key: Uint8Array;
   readonly fallbackKey: Uint8Array | undefined;
@@ -33,13 +36,14 @@ export type JobResult =
 
 const NO_RV = 0xffffffff;
 
-export function encodeJobs(jobs: readonly GcmJob[]): ArrayBuffer {
+export function encodeJobs(jobs: readonly ThreadJob[]): ArrayBuffer {
   let size = 0;
-  for (const j of jobs) size += 4 + 1 + 6 * 4 + j.session.length + j.key.length + (j.fallbackKey?.length ?? 0) + j.iv.length + j.aad.length + j.input.length + 4;
+  for (const j of jobs) size += 4 + 1 + 4 + 6 * 4 + j.session.length + j.key.length + (j.fallbackKey?.length ?? 0) + j.iv.length + j.aad.length + j.input.length + 4;
   const w = new Writer(size);
   for (const j of jobs) {
     w.u32(j.id);
     w.u8(KINDS.indexOf(j.kind));
+    w.u32(j.mechanism);
     w.bytes(j.session);
     w.bytes(j.key);
     w.bytes(j.fallbackKey ?? EMPTY);
@@ -52,17 +56,18 @@ export function encodeJobs(jobs: readonly GcmJob[]): ArrayBuffer {
 }
 
 /** The jobs of a batch; their byte fields are views into `ab` (no copies). */
-export function decodeJobs(ab: ArrayBuffer): GcmJob[] {
+export function decodeJobs(ab: ArrayBuffer): ThreadJob[] {
   const r = new Reader(ab);
-  const jobs: GcmJob[] = [];
+  const jobs: ThreadJob[] = [];
   while (!r.atEnd()) {
     const id = r.u32();
     const kind = KINDS[r.u8()];
     if (!kind) throw new Error("device thread: unknown job kind");
+    const mechanism = r.u32();
     const session = r.bytes();
     const key = r.bytes();
     const fb = r.bytes();
-    jobs.push({ id, kind, session, key, fallbackKey: fb.length > 0 ? fb : undefined, iv: r.bytes(), aad: r.bytes(), input: r.bytes(), outputBytes: r.u32() });
+    jobs.push({ id, kind, mechanism, session, key, fallbackKey: fb.length > 0 ? fb : undefined, iv: r.bytes(), aad: r.bytes(), input: r.bytes(), outputBytes: r.u32() });
   }
   return jobs;
 }

@@ -1,5 +1,5 @@
 /**
- * The device thread's body (see device-thread.ts): runs batches of AES-GCM jobs with its own pkcs11js
+ * The device thread's body (see device-thread.ts): runs batches of AES-GCM and signature jobs with its own pkcs11js
  * binding of the module the event loop already initialised. A PKCS#11 library is initialised once per
  * process, and its sessions and object handles belong to the process, so this thread uses the handles the
  * event loop sends — it never calls C_Initialize or C_Finalize, and never opens or closes a session.
@@ -9,7 +9,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import pkcs11js from "pkcs11js";
-import { type GcmJob, type JobResult, decodeJobs, encodeResults } from "./device-thread-protocol.js";
+import { type ThreadJob, type JobResult, decodeJobs, encodeResults } from "./device-thread-protocol.js";
 
 const KEY_HANDLE_INVALID = 0x60;
 const OBJECT_HANDLE_INVALID = 0x82;
@@ -22,15 +22,19 @@ function asBuffer(u: Uint8Array): Buffer {
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-function runJob(job: GcmJob): JobResult {
+function runJob(job: ThreadJob): JobResult {
   const session = asBuffer(job.session);
-  const mechanism: pkcs11js.Mechanism = {
-    mechanism: pkcs11js.CKM_AES_GCM,
-    parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv: asBuffer(job.iv), aad: asBuffer(job.aad), ivBits: job.iv.length * 8, tagBits: TAG_BITS } as pkcs11js.IParams,
-  };
+  const mechanism: pkcs11js.Mechanism =
+    job.kind === "sign"
+      ? { mechanism: job.mechanism }
+      : {
+          mechanism: job.mechanism,
+          parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv: asBuffer(job.iv), aad: asBuffer(job.aad), ivBits: job.iv.length * 8, tagBits: TAG_BITS } as pkcs11js.IParams,
+        };
   const init = (key: Uint8Array): void => {
     if (job.kind === "encrypt") mod.C_EncryptInit(session, mechanism, asBuffer(key));
-    else mod.C_DecryptInit(session, mechanism, asBuffer(key));
+    else if (job.kind === "decrypt") mod.C_DecryptInit(session, mechanism, asBuffer(key));
+    else mod.C_SignInit(session, mechanism, asBuffer(key));
   };
   try {
     let lostCopy = false;
@@ -45,7 +49,8 @@ function runJob(job: GcmJob): JobResult {
     }
     const out = Buffer.allocUnsafe(job.outputBytes);
     const input = asBuffer(job.input);
-    const output = job.kind === "encrypt" ? mod.C_Encrypt(session, input, out) : mod.C_Decrypt(session, input, out);
+    const output =
+      job.kind === "encrypt" ? mod.C_Encrypt(session, input, out) : job.kind === "decrypt" ? mod.C_Decrypt(session, input, out) : mod.C_Sign(session, input, out);
     return { id: job.id, ok: true, lostCopy, output };
   } catch (err) {
     const code = (err as { code?: unknown }).code;

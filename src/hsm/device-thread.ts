@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { type GcmJob, decodeResults, encodeJobs } from "./device-thread-protocol.js";
+import { type ThreadJob, decodeResults, encodeJobs } from "./device-thread-protocol.js";
 import { CallTimeoutError } from "./session-pool.js";
 
-/** One AES-GCM call for the device thread: an Init on `key` and the one-part operation, on `session`. */
-export type DeviceJob = Omit<GcmJob, "id">;
+/** One call for the device thread: an Init on `key` and the one-part operation, on `session`. */
+export type DeviceJob = Omit<ThreadJob, "id">;
 
 /** A PKCS#11 failure on the device thread, with its CK_RV as `code` (as pkcs11js errors carry it). */
 export class DeviceThreadCallError extends Error {
@@ -32,7 +32,7 @@ interface Waiting {
 const DEADLINE_CHECK_MS = 200;
 
 /**
- * A second JS thread for the hot device calls (AES-GCM). The
+ * A second JS thread for the hot device calls (AES-GCM, and ECDSA P-256 on session copies). The
  * event loop is the daemon's bottleneck: gRPC, authorization and the audit log all run there, and on
  * SoftHSM2 an AES-GCM Init + Encrypt costs 20–40 µs of it. Here the calls of one event-loop turn go to
  * this thread as one message and come back as one, so under load the event loop pays a few µs per call
@@ -47,7 +47,7 @@ const DEADLINE_CHECK_MS = 200;
 export class DeviceThread {
   private worker: Worker | undefined;
   private readonly waiting = new Map<number, Waiting>();
-  private queue: GcmJob[] = [];
+  private queue: ThreadJob[] = [];
   private scheduled = false;
   private nextId = 1;
   private closed = false;

@@ -66,11 +66,11 @@ export class Pkcs11KeyStore implements KeyStore {
     importFallback: OaepFallbackSetting,
     openSession: () => pkcs11js.Handle,
     sessionCopies: number,
-    /** Where AES-GCM runs when set; undefined: on the event loop. */
+    /** Where AES-GCM and P-256 signatures run when set; undefined: on the event loop. */
     private readonly thread?: ThreadSession,
   ) {
     this.copies = new SessionCopies(device.mod, openSession, { capacity: sessionCopies }, () => this.objects.values());
-    this.asym = new AsymmetricOps(device, this.objects, capabilities, this.copies);
+    this.asym = new AsymmetricOps(device, this.objects, capabilities, this.copies, thread);
     this.hmac = new HmacOps(device, this.objects, capabilities.allowedMechanisms);
     this.imports = new ImportOps(device, this.objects, capabilities, importFallback);
   }
@@ -338,7 +338,7 @@ export class Pkcs11KeyStore implements KeyStore {
         const key = this.copies.pick(label, o, "secret", token);
         this.copies.pin(key);
         try {
-          const r = await thread.run({ kind: op, key, fallbackKey: key === token ? undefined : token, iv, aad, input, outputBytes });
+          const r = await thread.run({ kind: op, mechanism: pkcs11js.CKM_AES_GCM, key, fallbackKey: key === token ? undefined : token, iv, aad, input, outputBytes });
           if (r.lostCopy) this.copies.lost();
           return r.output;
         } finally {

@@ -1,3 +1,4 @@
+import { createHash, createPublicKey, verify } from "node:crypto";
 import type pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deviceThreadStats } from "../../src/hsm/device-thread.js";
@@ -74,6 +75,20 @@ describe("AES-GCM on the device thread", () => {
     expect(after.calls - before.calls).toBe(800);
     expect(after.messages - before.messages).toBeLessThan(400); // batched: fewer messages than calls
     expect(after.inFlight).toBe(0);
+  });
+
+  it("signs ECDSA P-256 on the thread: concurrent signatures all verify with node:crypto, on copy and token object", async () => {
+    const r = ref(9);
+    await threaded.generateKeyPair(r, "ECC_NIST_P256", "SIGN_VERIFY");
+    const spki = createPublicKey({ key: await threaded.getPublicKey(r), format: "der", type: "spki" });
+    const messages = Array.from({ length: 100 }, (_, i) => Buffer.from(`message ${i}`));
+    const sigs = await Promise.all(messages.map((m) => threaded.sign(r, "ECDSA_SHA_256", createHash("sha256").update(m).digest())));
+    messages.forEach((m, i) => expect(verify("sha256", m, spki, sigs[i]!)).toBe(true));
+    expect(inspect.sessionCopies(keyLabel(r.keyId, 1), 3 /* CKO_PRIVATE_KEY */)).toHaveLength(1);
+    inspect.mod.C_CloseSession(threaded.copies.session!); // the copy goes: the thread signs on the token object
+    const sig = await threaded.sign(r, "ECDSA_SHA_256", createHash("sha256").update(messages[0]!).digest());
+    expect(verify("sha256", messages[0]!, spki, sig)).toBe(true);
+    expect(await threaded.verify(r, "ECDSA_SHA_256", createHash("sha256").update(messages[0]!).digest(), sig)).toBe(true);
   });
 
   it("replaces its session when it is closed behind the store's back; the caller sees nothing", async () => {
