@@ -88,14 +88,16 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
             tokenLabel: uri.token,
             pin: readPin(uri.pinSource, config.baseDir),
             maxSessions: ks.maxSessions,
+            callTimeoutMs: ks.callTimeoutMs,
             sessionCopies: ks.sessionCopies,
             rsaOaepSha256Fallback: ks.rsaOaepSha256Fallback,
             importOaepSha256Fallback: ks.importOaepSha256Fallback,
+            deviceThread: ks.deviceThread,
           },
           {
             call: metrics.hsmObserver(ks.id),
             error: (_op, rv, cls) => metrics.hsmErrors.inc({ key_store: ks.id, class: cls, rv: rvName(rv) }),
-            tokenFault: (op, rv) => onFault(explainDeviceFault(op, rv)),
+            tokenFault: (op, rv, cause) => onFault(explainDeviceFault(op, rv, cause)),
             sessionRetried: (rv, recovered) => {
               metrics.sessionRetries.inc({ key_store: ks.id, outcome: recovered ? "recovered" : "failed" });
               if (recovered) log.warn({ keyStoreId: ks.id, rv: rvName(rv) }, "PKCS#11 session lost; the call succeeded on a fresh session");
@@ -171,8 +173,10 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     const records = await readAllRecords(metadata);
     await connections.start();
     void prepared?.release(); // the main thread has its own sessions now
-    if (keyStores.size === 0 && connections.list().some((s) => s.connectionState === "FAILED")) {
-      // Nothing to serve with: fail loudly rather than answer every call with KMSInvalidStateException.
+    const failed = connections.list().filter((s) => s.connectionState === "FAILED");
+    if (keyStores.size === 0 && failed.length > 0 && !failed.some((s) => connections.reconnecting(s.keyStoreId))) {
+      // Nothing to serve with, and nothing will come (a wrong or locked PIN is not retried): fail loudly
+      // rather than answer every call with KMSInvalidStateException. A store being retried may come later.
       const reasons = connections.list().map((s) => `${s.keyStoreId}: ${s.failure?.reason ?? s.connectionState}`);
       throw new Error(`no key store could be connected (${reasons.join("; ")})`);
     }
@@ -294,7 +298,8 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     await connections.closeAll();
     await metadata.close().catch(() => undefined);
     await prepared?.release(); // never C_Finalize while the worker may be inside the module
-    closeModules();
+    const left = closeModules();
+    if (left.length > 0) log.warn({ modules: left }, "PKCS#11 calls still running at exit (a device that stopped answering): module not finalised");
   }
 
   let stopping: Promise<void> | undefined;

@@ -59,6 +59,8 @@ export async function startDaemon(
 export interface BenchAudit {
   readonly enabled: boolean;
   readonly fsync: boolean;
+  /** Absent: the default (sync). */
+  readonly durability?: "sync" | "async";
 }
 
 /** The dev configuration (config/p11kms.dev.yaml) pointed at the bench token. */
@@ -84,6 +86,7 @@ function daemonConfig(token: BenchToken, audit: BenchAudit, opts: { sessionCopie
     `  enabled: ${audit.enabled}`,
     `  file: ${JSON.stringify(join(token.dir, "audit", "audit.jsonl"))}`,
     `  fsync: ${audit.fsync}`,
+    ...(audit.durability ? [`  durability: ${audit.durability}`] : []),
     "log:",
     "  level: info",
     "moduleEnvironment:",

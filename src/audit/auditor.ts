@@ -1,4 +1,4 @@
-import { type AuditScope, auditScope } from "../kms/audit-scope.js";
+import { type AuditScope, newAuditScope } from "../kms/audit-scope.js";
 import type { Caller } from "../kms/caller.js";
 import { KmsError } from "../kms/errors.js";
 import type { Partition } from "../kms/key-ids.js";
@@ -25,11 +25,12 @@ export type Durability = "sync" | "async";
  * the event is written: if it cannot be, the request fails with KMSInternalException (fail closed).
  */
 export interface Auditor {
-  around<T>(req: AuditedRequest, fn: () => Promise<T>): Promise<T>;
+  /** Runs `fn` with the request's audit scope (undefined when nothing is audited) and records its event. */
+  around<T>(req: AuditedRequest, fn: (scope: AuditScope | undefined) => Promise<T>): Promise<T>;
 }
 
 /** Auditing off: requests pass straight through. */
-export const NO_AUDIT: Auditor = { around: (_req, fn) => fn() };
+export const NO_AUDIT: Auditor = { around: (_req, fn) => fn(undefined) };
 
 export class RequestAuditor implements Auditor {
   constructor(
@@ -45,13 +46,13 @@ export class RequestAuditor implements Auditor {
     },
   ) {}
 
-  async around<T>(req: AuditedRequest, fn: () => Promise<T>): Promise<T> {
-    const scope: AuditScope = { keys: [], versions: new Map() };
+  async around<T>(req: AuditedRequest, fn: (scope: AuditScope | undefined) => Promise<T>): Promise<T> {
+    const scope = newAuditScope();
     let result: T | undefined;
     let error: unknown;
     let failed = false;
     try {
-      result = await auditScope.run(scope, fn);
+      result = await fn(scope);
     } catch (err) {
       failed = true;
       error = err;
@@ -107,24 +108,26 @@ function describe(err: unknown): { code: string; message: string } {
  */
 export function auditedService(service: CallerScopedService): CallerScopedService {
   return {
-    // A proxy per request: only the one method the facade calls gets wrapped.
-    as: (caller) =>
-      new Proxy(service.as(caller), {
+    // A proxy per audited request: only the one method the facade calls gets wrapped.
+    as: (caller, scope) => {
+      const bound = service.as(caller, scope);
+      if (!scope) return bound;
+      return new Proxy(bound, {
         get(target, prop, receiver) {
           const value: unknown = Reflect.get(target, prop, receiver);
           if (typeof value !== "function" || prop === "as") return value;
           // Operations are prototype methods (no per-request closures): bind the one the facade calls.
-          return recording((value as (...args: unknown[]) => Promise<unknown>).bind(target));
+          return recording((value as (...args: unknown[]) => Promise<unknown>).bind(target), scope);
         },
-      }),
+      });
+    },
   };
 }
 
-function recording(call: (...args: unknown[]) => Promise<unknown>): (...args: unknown[]) => Promise<unknown> {
+function recording(call: (...args: unknown[]) => Promise<unknown>, scope: AuditScope): (...args: unknown[]) => Promise<unknown> {
   // Every argument is passed on; the first is the domain request.
   return async (...args: unknown[]) => {
-    const scope = auditScope.getStore();
-    if (!scope || scope.request !== undefined) return call(...args);
+    if (scope.request !== undefined) return call(...args);
     scope.request = args[0];
     const res = await call(...args);
     scope.response = res;

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { auditScope, noteKey } from "../kms/audit-scope.js";
+import { noteKey } from "../kms/audit-scope.js";
 import { INTERNAL_CALLER } from "../kms/caller.js";
 import type { LifecycleEvents } from "../kms/deps.js";
 import type { Logger } from "../observability/logger.js";
@@ -17,11 +17,10 @@ export function withInternalAudit(inner: LifecycleEvents, auditor: () => Auditor
     const a = auditor();
     if (!a) return;
     const caller = { ...INTERNAL_CALLER, requestId: randomUUID() };
-    a.around({ api: "internal", caller, operation }, async () => {
-      const scope = auditScope.getStore();
+    a.around({ api: "internal", caller, operation }, async (scope) => {
       if (!scope) return;
       scope.request = { keyId };
-      noteKey(keyId);
+      noteKey(scope, keyId);
       if (version !== undefined) scope.versions.set(keyId, version);
     }).catch((err: unknown) => log.error({ err, operation, keyId }, "audit event of an internal action could not be written"));
   };

@@ -18,6 +18,11 @@ const keyStore = z
     }),
     maxSessions: z.number().int().min(1).max(256).default(8),
     /**
+     * How long an async PKCS#11 call (RSA, P-384/P-521, Ed25519, key pair generation) may run: past it the
+     * call answers KeyUnavailableException and the store goes FAILED. Synchronous calls cannot be bounded.
+     */
+    callTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+    /**
      * Keys whose material is also held as an in-memory session copy (faster AES and P-256 signing on
      * SoftHSM2, a few KiB of the module's memory each); least recently used first out; 0 turns copies off.
      */
@@ -33,6 +38,11 @@ const keyStore = z
      * process for a moment. Separate from Decrypt's so that allowing one does not allow the other.
      */
     importOaepSha256Fallback: z.enum(["auto", "allow", "deny"]).default("auto"),
+    /**
+     * Run this store's AES-GCM calls on the daemon's device thread rather than the event loop: under load
+     * the event loop (gRPC, authorization, audit) is the bottleneck; false keeps every call on it.
+     */
+    deviceThread: z.boolean().default(true),
   })
   .strict();
 

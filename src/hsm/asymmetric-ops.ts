@@ -12,6 +12,7 @@ import { oaepDecode } from "./oaep.js";
 import { readSpki } from "./public-key.js";
 import { CKR, isRsaDecryptFailure, isVerifyFailure, rvOf } from "./return-values.js";
 import type { SessionCopies } from "./session-copies.js";
+import type { ThreadSession } from "./thread-session.js";
 import { keyLabel, keyObjectId, keyPairTemplates } from "./templates.js";
 
 /** What the public half tells about a pair, read once: its spec, SPKI, and output sizes. */
@@ -41,6 +42,8 @@ const noRawRsa = () =>
  * (measured: C_SignInit on a token ECDSA key ~39 µs, ~22 µs on a session copy, the signature ~23 µs). For
  * ECDSA that Init, on the event loop, is what limits Sign throughput (docs/asymmetric-keys.md, Performance).
  */
+const EMPTY = Buffer.alloc(0);
+
 export class AsymmetricOps {
   private readonly info = new Map<string, PairInfo>();
 
@@ -49,6 +52,8 @@ export class AsymmetricOps {
     private readonly objects: KeyObjectCache,
     private readonly caps: ProbedCapabilities,
     private readonly copies?: SessionCopies,
+    /** When set, P-256 signatures run on the device thread (see device-thread.ts). */
+    private readonly thread?: ThreadSession,
   ) {}
 
   async generateKeyPair(ref: KeyMaterialRef, spec: AsymmetricKeySpec, usage: KeyUsage): Promise<void> {
@@ -76,6 +81,33 @@ export class AsymmetricOps {
     const data = signedData(scheme, input);
     const out = Buffer.alloc(info.signatureBytes);
     const mech = signingMechanism(scheme);
+    if (info.spec === "ECC_NIST_P256" && this.thread && this.copies) {
+      // On the device thread, batched with the other calls of this event-loop turn; the copy is pinned so
+      // that dropping it meanwhile cannot destroy it under the thread.
+      const thread = this.thread;
+      const copies = this.copies;
+      const sig = await this.device.runDetached("sign", async () => {
+        const key = copies.pick(label, o!, "privateKey", token);
+        copies.pin(key);
+        try {
+          const r = await thread.run({
+            kind: "sign",
+            mechanism: mech.mechanism,
+            key,
+            fallbackKey: key === token ? undefined : token,
+            iv: EMPTY,
+            aad: EMPTY,
+            input: data,
+            outputBytes: info.signatureBytes,
+          });
+          if (r.lostCopy) copies.lost();
+          return r.output;
+        } finally {
+          copies.unpin(key);
+        }
+      }, undefined, "ECDSA");
+      return ecdsaRawToDer(sig);
+    }
     if (info.spec === "ECC_NIST_P256") {
       // Init + sign on a session copy is ~30 µs of device work: cheaper on the event loop than the 40–80 µs
       // hop to the thread pool (docs/benchmarks.md). The copy is used only on this synchronous path, so it

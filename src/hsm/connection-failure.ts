@@ -1,5 +1,6 @@
 import type { ConnectionFailure } from "../kms/key-store-connections.js";
 import { CKR, rvClass, rvName, rvOf } from "./return-values.js";
+import { CallTimeoutError } from "./session-pool.js";
 
 const CKR_PIN_INCORRECT = 0xa0;
 const CKR_PIN_LOCKED = 0xa4;
@@ -23,7 +24,9 @@ export function explainConnectionFailure(err: unknown): ConnectionFailure {
  * to the token were lost (closed behind its back, logged out) → NETWORK_ERRORS, the nearest AWS notion of
  * a lost connection; anything else (CKR_DEVICE_ERROR, CKR_DEVICE_MEMORY) → INTERNAL_ERROR.
  */
-export function explainDeviceFault(op: string, rv: number | undefined): ConnectionFailure {
+export function explainDeviceFault(op: string, rv: number | undefined, cause?: unknown): ConnectionFailure {
+  // A call that never answered: the device is unreachable as far as p11kms can tell.
+  if (cause instanceof CallTimeoutError) return { code: "NETWORK_ERRORS", reason: `PKCS#11 ${op} did not answer within ${cause.timeoutMs} ms` };
   const reason = `PKCS#11 ${op} failed with ${rvName(rv)}`;
   if (rv === CKR.DEVICE_REMOVED || rv === CKR.TOKEN_NOT_PRESENT || rv === CKR.TOKEN_NOT_RECOGNIZED) {
     return { code: "CLUSTER_NOT_FOUND", reason };

@@ -1,7 +1,7 @@
 import type pkcs11js from "pkcs11js";
 import { KmsError } from "../kms/errors.js";
-import { type RvClass, rvClass, rvOf } from "./return-values.js";
-import { PoolClosedError, type SessionPool } from "./session-pool.js";
+import { type RvClass, isHandleError, rvClass, rvOf } from "./return-values.js";
+import { CallTimeoutError, PoolClosedError, type SessionPool, lostLogin } from "./session-pool.js";
 
 /**
  * Told the duration of every device call (inside its session: waiting for a session is not counted; the
@@ -12,8 +12,33 @@ export type HsmCallObserver = (operation: string, mechanism: string, seconds: nu
 /** Decides, for one operation, which return values are the caller's fault (and which error they are). */
 export type Classifier = (rv: number | undefined) => KmsError | undefined;
 
-/** The class a failed call ended in: "data" when the operation's classifier made it the caller's fault. */
-export type FailureClass = RvClass | "data";
+/**
+ * The class a failed call ended in: "data" when the operation's classifier made it the caller's fault;
+ * "key" when one key's object handle stopped working while the token is fine (see {@link StaleKeyHandleError}).
+ */
+export type FailureClass = RvClass | "data" | "key";
+
+/**
+ * One key's object handle no longer names an object (CKR_KEY_HANDLE_INVALID / CKR_OBJECT_HANDLE_INVALID)
+ * while the session is logged in and the token answers: the object was destroyed (a call racing the key's
+ * deletion) or replaced behind the daemon's back. Kept as the cause of the KMSInvalidStateException the
+ * call answers, so the key store can look the key's object up again (pkcs11-key-store.ts).
+ */
+export class StaleKeyHandleError extends Error {
+  override readonly name = "StaleKeyHandleError";
+  constructor(
+    readonly operation: string,
+    readonly rv: number | undefined,
+    cause: unknown,
+  ) {
+    super(`PKCS#11 ${operation}: the key's object handle is no longer valid (CK_RV 0x${(rv ?? 0).toString(16)})`, { cause });
+  }
+}
+
+/** True when `err` is the KmsError a stale key handle produced. */
+export function isStaleKeyHandle(err: unknown): boolean {
+  return err instanceof KmsError && err.cause instanceof StaleKeyHandleError;
+}
 
 /** What a device reports about failed calls (metrics, and the key store's connection state); must not throw. */
 export interface DeviceObserver {
@@ -23,7 +48,7 @@ export interface DeviceObserver {
    * A token-level failure (or a session-level one that a fresh session did not cure): this device can no
    * longer be trusted; the owner takes the key store offline and re-opens it.
    */
-  tokenFault?(op: string, rv: number | undefined): void;
+  tokenFault?(op: string, rv: number | undefined, cause?: unknown): void;
   /** Every device call's duration (metrics). */
   call?: HsmCallObserver;
 }
@@ -91,11 +116,33 @@ export class Device {
     }
   }
 
+  /**
+   * For calls that bring their own session (the device thread's, see thread-session.ts): the same
+   * timing and failure mapping as the other two, without borrowing from the pool.
+   */
+  async runDetached<T>(op: string, fn: () => Promise<T>, classify?: Classifier, mechanism = "-"): Promise<T> {
+    const observe = this.observer.call;
+    const t0 = observe ? performance.now() : 0;
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.failure(op, err, classify);
+    } finally {
+      observe?.(op, mechanism, (performance.now() - t0) / 1000);
+    }
+  }
+
   private failure(op: string, err: unknown, classify?: Classifier): KmsError {
     if (err instanceof KmsError) return err;
     if (err instanceof PoolClosedError) {
       // The store was disconnected or went FAILED while this call waited: a clean, retryable refusal.
       return new KmsError("KMSInvalidStateException", "The key store of this key is not connected.", { cause: err });
+    }
+    if (err instanceof CallTimeoutError) {
+      // The device stopped answering: take the store offline (the stuck session is never reused).
+      this.observer.error?.(op, undefined, "token");
+      this.observer.tokenFault?.(op, undefined, err);
+      return new KmsError("KeyUnavailableException", "The key store is not available.", { cause: err });
     }
     const rv = rvOf(err);
     const cause = new Pkcs11OperationError(op, rv, err);
@@ -107,6 +154,14 @@ export class Device {
     let cls = rvClass(rv);
     // An unexplained failure: if the token itself no longer answers, it is the token's failure.
     if (cls === "other" && rv !== undefined && !this.pool.tokenAnswers()) cls = "token";
+    // A handle error with the login gone (the pool checked the session) is the token's failure too.
+    if (cls === "other" && isHandleError(rv) && lostLogin(err)) cls = "token";
+    if (cls === "other" && isHandleError(rv)) {
+      this.observer.error?.(op, rv, "key");
+      return new KmsError("KMSInvalidStateException", "The key material of this key is not available in its key store.", {
+        cause: new StaleKeyHandleError(op, rv, err),
+      });
+    }
     this.observer.error?.(op, rv, cls);
     if (cls === "other") return new KmsError("KMSInternalException", "The request failed due to an internal error.", { cause });
     // A session-level value here means the retry on a fresh session failed too: the token is the problem.

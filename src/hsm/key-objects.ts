@@ -89,6 +89,35 @@ export class KeyObjectCache {
     }
   }
 
+  /**
+   * Looks one key's objects up again by label (after one of its handles stopped working) and replaces its
+   * entry: true when usable material was found, false when the objects are gone (the entry is removed).
+   * One search (a pass over every object with SoftHSM2), so only for that rare case.
+   */
+  refind(mod: pkcs11js.PKCS11, session: pkcs11js.Handle, ref: KeyMaterialRef): boolean {
+    const label = keyLabel(ref.keyId, ref.version);
+    mod.C_FindObjectsInit(session, [
+      { type: pkcs11js.CKA_TOKEN, value: true },
+      { type: pkcs11js.CKA_LABEL, value: label },
+    ]);
+    let handles: pkcs11js.Handle[];
+    try {
+      handles = mod.C_FindObjects(session, 16);
+    } finally {
+      mod.C_FindObjectsFinal(session);
+    }
+    const found: KeyObjects = {};
+    for (const h of handles) {
+      const [cls] = mod.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_CLASS }]);
+      const slot = cls?.value && cls.value.length >= 4 ? SLOTS.get(cls.value.readUInt32LE(0)) : undefined;
+      if (slot) found[slot] = h;
+    }
+    this.byLabel.delete(label);
+    if (found.secret === undefined && found.privateKey === undefined && found.publicKey === undefined) return false;
+    this.byLabel.set(label, found);
+    return this.isComplete(ref);
+  }
+
   get(ref: KeyMaterialRef): KeyObjects | undefined {
     return this.byLabel.get(keyLabel(ref.keyId, ref.version));
   }

@@ -10,6 +10,16 @@ import { CKR, rvOf } from "./return-values.js";
  */
 const loaded = new Map<string, pkcs11js.PKCS11>();
 
+/** Async calls (libuv worker threads) started on each module and not yet settled, timed-out ones included. */
+const inside = new WeakMap<pkcs11js.PKCS11, number>();
+
+/** Counts an async call into `mod` until `call` settles (see {@link closeModules}). */
+export function trackAsyncCall(mod: pkcs11js.PKCS11, call: Promise<unknown>): void {
+  inside.set(mod, (inside.get(mod) ?? 0) + 1);
+  const done = (): void => void inside.set(mod, (inside.get(mod) ?? 1) - 1);
+  call.then(done, done);
+}
+
 export function loadModule(path: string): pkcs11js.PKCS11 {
   let mod = loaded.get(path);
   if (mod) return mod;
@@ -25,14 +35,24 @@ export function loadModule(path: string): pkcs11js.PKCS11 {
   return mod;
 }
 
-/** Finalises every module; call only when no operation can be in flight. */
-export function closeModules(): void {
+/**
+ * Finalises every module; call only when no operation can be in flight. A module with an async call still
+ * running (one that outlived its call timeout, or the shutdown drain) is left as it is: C_Finalize under a
+ * worker thread crashes SoftHSM2, and the process is about to exit anyway. Returns the paths left.
+ */
+export function closeModules(): string[] {
+  const left: string[] = [];
   for (const [path, mod] of loaded) {
+    loaded.delete(path);
+    if ((inside.get(mod) ?? 0) > 0) {
+      left.push(path);
+      continue;
+    }
     try {
       mod.C_Finalize();
     } catch {
       // Finalising at exit is best effort.
     }
-    loaded.delete(path);
   }
+  return left;
 }

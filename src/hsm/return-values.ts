@@ -55,8 +55,11 @@ export function rvOf(err: unknown): number | undefined {
  *   store goes FAILED and is re-opened in the background (see docs/operations.md, "Device faults");
  * - "other": anything else (bad input the operation did not classify, a module bug): internal error.
  *
- * KEY_HANDLE_INVALID and OBJECT_HANDLE_INVALID are token-level because p11kms only ever passes handles it
- * found on the token itself; a handle that stops working means the token's object view changed under us.
+ * KEY_HANDLE_INVALID and OBJECT_HANDLE_INVALID are "other" here: one key's object went away (a call racing
+ * that key's deletion, an object destroyed behind our back), which is that key's problem, not the store's.
+ * The device layer makes them token-level only when the token itself is the cause — the session is no
+ * longer logged in (a logout revokes private-object handles) or the token no longer answers (SoftHSM2
+ * refuses every handle once its token directory is gone); see device.ts.
  */
 export type RvClass = "session" | "token" | "other";
 
@@ -69,8 +72,6 @@ const TOKEN_RVS: ReadonlySet<number> = new Set([
   CKR.TOKEN_NOT_RECOGNIZED,
   CKR.USER_NOT_LOGGED_IN,
   CKR.CRYPTOKI_NOT_INITIALIZED,
-  CKR.KEY_HANDLE_INVALID,
-  CKR.OBJECT_HANDLE_INVALID,
 ]);
 
 export function rvClass(rv: number | undefined): RvClass {
@@ -78,6 +79,11 @@ export function rvClass(rv: number | undefined): RvClass {
   if (SESSION_RVS.has(rv)) return "session";
   if (TOKEN_RVS.has(rv)) return "token";
   return "other";
+}
+
+/** A key or object handle that does not (or no longer) name an object. */
+export function isHandleError(rv: number | undefined): boolean {
+  return rv === CKR.KEY_HANDLE_INVALID || rv === CKR.OBJECT_HANDLE_INVALID;
 }
 
 /**

@@ -38,14 +38,19 @@ const COPY_TEMPLATE: pkcs11js.Template = [{ type: pkcs11js.CKA_TOKEN, value: fal
  * count must beat the least recently used copy's), so a uniform spread over more keys than the capacity
  * does not copy and destroy on every call; counts are halved every 8 × capacity uses so old popularity fades.
  *
- * Everything runs synchronously on the event loop (one JS thread): no copy is destroyed while a call that
- * picked it is between its C_*Init and the end of that synchronous block.
+ * Calls on the event loop use a copy within one synchronous block, so nothing can destroy it under them.
+ * Calls sent to the device thread hold the copy across an await: they {@link pin} it, and a copy dropped
+ * while pinned is destroyed when its last user {@link unpin}s it.
  */
 export class SessionCopies {
   /** Labels with copies, least recently used first (Map insertion order). */
   private readonly lru = new Map<string, CopyState>();
   private owner: pkcs11js.Handle | undefined;
   private picks = 0;
+  /** Copies in use by calls on the device thread, with their number of users. */
+  private readonly pinned = new Map<pkcs11js.Handle, number>();
+  /** Pinned copies already dropped: destroyed on their last unpin. */
+  private readonly doomed = new Set<pkcs11js.Handle>();
   /** Copies made and copies lost with their session, for metrics and tests. */
   readonly stats = { made: 0, evicted: 0, lost: 0, failed: 0 };
 
@@ -88,6 +93,21 @@ export class SessionCopies {
     return made;
   }
 
+  /** Keeps `handle` (if a copy) from being destroyed until {@link unpin}. */
+  pin(handle: pkcs11js.Handle): void {
+    this.pinned.set(handle, (this.pinned.get(handle) ?? 0) + 1);
+  }
+
+  unpin(handle: pkcs11js.Handle): void {
+    const n = (this.pinned.get(handle) ?? 1) - 1;
+    if (n > 0) {
+      this.pinned.set(handle, n);
+      return;
+    }
+    this.pinned.delete(handle);
+    if (this.doomed.delete(handle)) this.destroy(handle);
+  }
+
   /** True when `err` from an Init on `handle` means the copy is gone with its session. */
   isLostCopy(handle: pkcs11js.Handle, token: pkcs11js.Handle, err: unknown): boolean {
     if (handle === token) return false;
@@ -103,6 +123,7 @@ export class SessionCopies {
     this.stats.lost += this.lru.size;
     for (const state of this.lru.values()) clearCopies(state);
     this.lru.clear();
+    this.doomed.clear(); // gone with the session already
     this.owner = undefined;
   }
 
@@ -119,7 +140,10 @@ export class SessionCopies {
     for (const label of [...this.lru.keys()]) if (match(label)) this.drop(label);
   }
 
-  /** Destroys every copy and closes the dedicated session. */
+  /**
+   * Destroys every copy and closes the dedicated session. The owner calls it once no call is running
+   * (pinned copies included: closing the session destroys them whatever their pins).
+   */
   close(): void {
     for (const label of [...this.lru.keys()]) this.drop(label);
     if (this.owner !== undefined) {
@@ -130,6 +154,7 @@ export class SessionCopies {
       }
       this.owner = undefined;
     }
+    this.doomed.clear();
   }
 
   private admit(label: string, state: CopyState): boolean {
@@ -160,14 +185,20 @@ export class SessionCopies {
 
   private destroyCopies(state: CopyState): void {
     for (const h of [state.secretCopy, state.privateKeyCopy]) {
-      if (h === undefined || this.owner === undefined) continue;
-      try {
-        this.mod.C_DestroyObject(this.owner, h);
-      } catch {
-        // Gone already (the session was closed under us): nothing to destroy.
-      }
+      if (h === undefined) continue;
+      if (this.pinned.has(h)) this.doomed.add(h);
+      else this.destroy(h);
     }
     clearCopies(state);
+  }
+
+  private destroy(h: pkcs11js.Handle): void {
+    if (this.owner === undefined) return;
+    try {
+      this.mod.C_DestroyObject(this.owner, h);
+    } catch {
+      // Gone already (the session was closed under us): nothing to destroy.
+    }
   }
 
   /** Halves every use count, so yesterday's hot keys do not keep today's out forever. */

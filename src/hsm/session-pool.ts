@@ -1,5 +1,6 @@
 import type * as pkcs11js from "pkcs11js";
-import { poisonsSession, rvClass, rvOf } from "./return-values.js";
+import { trackAsyncCall } from "./module.js";
+import { CKR, isHandleError, poisonsSession, rvClass, rvOf } from "./return-values.js";
 
 /** Raised to callers once the pool is closed (key store disconnected or FAILED): no session will come. */
 export class PoolClosedError extends Error {
@@ -8,6 +9,33 @@ export class PoolClosedError extends Error {
     super("session pool is closed");
   }
 }
+
+/**
+ * An async call (libuv thread pool) did not settle within the store's call timeout. Its worker thread cannot
+ * be cancelled: the session it holds is abandoned (never reused; closed only if the call ever settles).
+ */
+export class CallTimeoutError extends Error {
+  override readonly name = "CallTimeoutError";
+  constructor(readonly timeoutMs: number) {
+    super(`the PKCS#11 call did not answer within ${timeoutMs} ms`);
+  }
+}
+
+/** Marks a pkcs11js error the pool found to have lost its login (the token was logged out under the call). */
+const LOGIN_LOST = Symbol("p11kms.loginLost");
+
+/**
+ * True when the pool saw that the session of a failed call was no longer logged in (SoftHSM2 logs the
+ * token out when its last session closes, and revokes private-object handles then): a handle error with
+ * this mark is the token's failure, not one key's.
+ */
+export function lostLogin(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as Record<symbol, unknown>)[LOGIN_LOST] === true;
+}
+
+/** CK_STATE values of a logged-in user session. */
+const CKS_RO_USER_FUNCTIONS = 1;
+const CKS_RW_USER_FUNCTIONS = 3;
 
 /** What the pool reports about sessions it had to replace (for metrics); must not throw. */
 export interface SessionPoolEvents {
@@ -30,28 +58,44 @@ export class SessionPool {
   private readonly drainWaiters: (() => void)[] = [];
   private open = 0;
   private closed = false;
+  /** Sessions held by async calls that outlived the call timeout: never reused, closed if they ever settle. */
+  private abandoned = 0;
 
+  /**
+   * @param callTimeoutMs how long an async call (a promise returned by `fn`) may run before it is answered
+   *   with {@link CallTimeoutError}; 0 for no limit. Synchronous calls cannot be interrupted.
+   */
   constructor(
     private readonly mod: pkcs11js.PKCS11,
     private readonly slot: pkcs11js.Handle,
     private readonly flags: number,
     private readonly max: number,
     private readonly events: SessionPoolEvents = {},
+    private readonly callTimeoutMs = 0,
   ) {}
 
-  /** Runs `fn` with a session of its own; a session-level failure retires the session. */
+  /**
+   * Runs `fn` with a session of its own; a session-level failure retires the session. A session is never
+   * closed nor lent again while a call runs on it: it goes back (or is closed) only once `fn` settled.
+   */
   async use<T>(fn: (session: pkcs11js.Handle) => T | Promise<T>): Promise<T> {
     const session = this.idle.pop() ?? (await this.acquireSlow());
     let poisoned = false;
+    let release = true;
     try {
-      return await fn(session);
+      return await this.bounded(session, fn(session));
     } catch (err) {
+      if (err instanceof CallTimeoutError) {
+        release = false; // the worker thread still owns the session
+        throw err;
+      }
       const rv = rvOf(err);
-      poisoned = poisonsSession(rv);
-      if (rvClass(rv) !== "session" || this.closed) throw err;
+      const lost = this.lostWith(session, rv, err);
+      poisoned = lost || poisonsSession(rv);
+      if (!lost || this.closed) throw err;
       return await this.retryAsync(fn, rv);
     } finally {
-      this.release(session, poisoned);
+      if (release) this.release(session, poisoned);
     }
   }
 
@@ -70,8 +114,9 @@ export class SessionPool {
       return { value: fn(session) };
     } catch (err) {
       const rv = rvOf(err);
-      poisoned = poisonsSession(rv);
-      if (rvClass(rv) !== "session" || this.closed) throw err;
+      const lost = this.lostWith(session, rv, err);
+      poisoned = lost || poisonsSession(rv);
+      if (!lost || this.closed) throw err;
       return { value: this.retrySync(fn, rv) };
     } finally {
       this.release(session, poisoned);
@@ -106,8 +151,8 @@ export class SessionPool {
     }
   }
 
-  get size(): { open: number; idle: number } {
-    return { open: this.open, idle: this.idle.length };
+  get size(): { open: number; idle: number; abandoned: number } {
+    return { open: this.open, idle: this.idle.length, abandoned: this.abandoned };
   }
 
   /** Callers queued for a session (all `max` are busy). */
@@ -125,7 +170,8 @@ export class SessionPool {
       this.events.sessionRetried?.(firstRv, true);
       return value;
     } catch (err) {
-      poisoned = poisonsSession(rvOf(err));
+      const rv = rvOf(err);
+      poisoned = this.lostWith(fresh, rv, err) || poisonsSession(rv);
       this.events.sessionRetried?.(firstRv, false);
       throw err;
     } finally {
@@ -136,18 +182,94 @@ export class SessionPool {
   private async retryAsync<T>(fn: (session: pkcs11js.Handle) => T | Promise<T>, firstRv: number | undefined): Promise<T> {
     const fresh = this.openOne();
     let poisoned = true;
+    let release = true;
     try {
-      const value = await fn(fresh);
+      const value = await this.bounded(fresh, fn(fresh));
       poisoned = false;
       this.events.sessionRetried?.(firstRv, true);
       return value;
     } catch (err) {
-      poisoned = poisonsSession(rvOf(err));
+      if (err instanceof CallTimeoutError) release = false;
+      else {
+        const rv = rvOf(err);
+        poisoned = this.lostWith(fresh, rv, err) || poisonsSession(rv);
+      }
       this.events.sessionRetried?.(firstRv, false);
       throw err;
     } finally {
-      this.release(fresh, poisoned, false);
+      if (release) this.release(fresh, poisoned, false);
     }
+  }
+
+  /**
+   * Whether a failure means the session itself was lost, so the call never ran and may run again on a
+   * fresh one: a session-level return value, or an unexplained CKR_GENERAL_ERROR / CKR_FUNCTION_FAILED while
+   * the session turns out to be gone. That coincidence is what an async call in flight sees when its session
+   * is closed under it (measured with SoftHSM2 2.6.1: C_CloseAllSessions during P-384 and RSA signatures
+   * ends some in CKR_GENERAL_ERROR), and it is a session loss, not an internal error.
+   *
+   * A handle error (CKR_KEY_HANDLE_INVALID, CKR_OBJECT_HANDLE_INVALID) on a session that is no longer
+   * logged in is marked ({@link lostLogin}): the token logged out, which revoked the handle.
+   */
+  private lostWith(session: pkcs11js.Handle, rv: number | undefined, err: unknown): boolean {
+    if (rvClass(rv) === "session") return true;
+    if (rv === CKR.GENERAL_ERROR || rv === CKR.FUNCTION_FAILED) return this.sessionState(session) === "gone";
+    if (isHandleError(rv)) {
+      const state = this.sessionState(session);
+      if (state === "gone") return true;
+      if (state === "public" && typeof err === "object" && err !== null) (err as Record<symbol, unknown>)[LOGIN_LOST] = true;
+    }
+    return false;
+  }
+
+  /** One C_GetSessionInfo: is the session still there, and logged in? */
+  private sessionState(session: pkcs11js.Handle): "user" | "public" | "gone" | "unknown" {
+    try {
+      const { state } = this.mod.C_GetSessionInfo(session);
+      return state === CKS_RO_USER_FUNCTIONS || state === CKS_RW_USER_FUNCTIONS ? "user" : "public";
+    } catch (err) {
+      return rvClass(rvOf(err)) === "session" ? "gone" : "unknown";
+    }
+  }
+
+  /**
+   * Answers an async call's promise, or {@link CallTimeoutError} once the call timeout passed. A timed-out
+   * call's session is abandoned: it no longer counts as open (so closing the pool does not wait for it),
+   * is never lent again, and is closed if the call settles after all.
+   */
+  private bounded<T>(session: pkcs11js.Handle, result: T | Promise<T>): T | Promise<T> {
+    if (!(result instanceof Promise)) return result;
+    trackAsyncCall(this.mod, result);
+    if (this.callTimeoutMs <= 0) return result;
+    return new Promise<T>((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        this.abandoned++;
+        this.open--;
+        this.notifyDrained();
+        reject(new CallTimeoutError(this.callTimeoutMs));
+      }, this.callTimeoutMs);
+      const settled = (): void => {
+        if (!timedOut) return clearTimeout(timer);
+        this.abandoned--;
+        try {
+          this.mod.C_CloseSession(session);
+        } catch {
+          // Gone with the device already.
+        }
+      };
+      result.then(
+        (v) => {
+          settled();
+          resolve(v);
+        },
+        (e: unknown) => {
+          settled();
+          reject(e);
+        },
+      );
+    });
   }
 
   private acquireSlow(): Promise<pkcs11js.Handle> {

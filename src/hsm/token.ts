@@ -8,13 +8,23 @@ export interface TokenOptions {
   readonly tokenLabel: string;
   readonly pin: string;
   readonly maxSessions: number;
+  /**
+   * How long an async PKCS#11 call (libuv thread pool: RSA, P-384…, key pair generation) may run before it
+   * answers KeyUnavailableException and the store goes FAILED; absent means {@link DEFAULT_CALL_TIMEOUT_MS}.
+   */
+  readonly callTimeoutMs?: number;
   /** Bound on keys with an in-memory session copy (0: none); absent means the default. */
   readonly sessionCopies?: number;
   /** See the key store configuration field of the same name; absent means "auto". */
   readonly rsaOaepSha256Fallback?: "auto" | "allow" | "deny";
   /** See the key store configuration field of the same name; absent means "auto". */
   readonly importOaepSha256Fallback?: "auto" | "allow" | "deny";
+  /** Run AES-GCM on the device thread (device-thread.ts); absent means false (the daemon's config defaults to true). */
+  readonly deviceThread?: boolean;
 }
+
+/** Default of `keyStores[].callTimeoutMs`: far above any healthy call (an RSA-4096 key pair takes seconds). */
+export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 
 /** An open, logged-in token: the module, its slot, and a pool of sessions. */
 export interface OpenToken {
@@ -41,7 +51,7 @@ export function openToken(opts: TokenOptions, events?: SessionPoolEvents): OpenT
     );
   }
   const slot = matches[0]!;
-  const pool = new SessionPool(mod, slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION, opts.maxSessions, events);
+  const pool = new SessionPool(mod, slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION, opts.maxSessions, events, opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
   try {
     pool.trySync((session) => {
       try {

@@ -45,7 +45,7 @@ export async function getPublicKey(
   }
   return {
     keyId: keyArn(deps.partition, key.keyId),
-    publicKey: await storeOf(deps, key).getPublicKey(ref(key)),
+    publicKey: await storeOf(deps, key).getPublicKey(ref(deps, key)),
     keySpec: key.keySpec,
     keyUsage: key.keyUsage,
     encryptionAlgorithms: encryptionAlgorithmsFor(key.keySpec, key.keyUsage),
@@ -75,7 +75,7 @@ export async function sign(
 ): Promise<{ keyId: string; signature: Buffer; signingAlgorithm: SigningAlgorithm }> {
   const { key, algorithm, input } = await prepare(deps, req, "Sign");
   dryRunStop(req);
-  const signature = await storeOf(deps, key).sign(ref(key), algorithm, input);
+  const signature = await storeOf(deps, key).sign(ref(deps, key), algorithm, input);
   return { keyId: keyArn(deps.partition, key.keyId), signature, signingAlgorithm: algorithm };
 }
 
@@ -87,7 +87,7 @@ export async function verify(
   const signature = requireBytes("Signature", req.signature, 1, MAX_SIGNATURE);
   const { key, algorithm, input } = await prepare(deps, req, "Verify");
   dryRunStop(req);
-  if (!(await storeOf(deps, key).verify(ref(key), algorithm, input, signature))) {
+  if (!(await storeOf(deps, key).verify(ref(deps, key), algorithm, input, signature))) {
     throw new KmsError("KMSInvalidSignatureException", "The signature verification failed.");
   }
   return { keyId: keyArn(deps.partition, key.keyId), signatureValid: true, signingAlgorithm: algorithm };
@@ -130,6 +130,6 @@ export function signingInput(algorithm: SigningAlgorithm, messageType: MessageTy
   return message;
 }
 
-function ref(key: KeyRecord) {
-  return noteBackingKey({ keyId: key.keyId, version: key.currentVersion });
+function ref(deps: ServiceDeps, key: KeyRecord) {
+  return noteBackingKey(deps.audit, { keyId: key.keyId, version: key.currentVersion });
 }

@@ -1,6 +1,6 @@
 import type { AccessConfig, Authorizer, AuthzContext, AuthzOutcome } from "./authz/authorizer.js";
 import type { Caller } from "./caller.js";
-import { noteKey } from "./audit-scope.js";
+import { type AuditScope, noteKey } from "./audit-scope.js";
 import { KmsError } from "./errors.js";
 import { isAliasName, keyArn, type Partition } from "./key-ids.js";
 import type { KeyStoreConnections } from "./key-store-connections.js";
@@ -63,6 +63,8 @@ export interface ServiceDeps {
   readonly caller?: Caller | undefined;
   /** Key policy and grant evaluation; set by KmsService. */
   readonly authz?: Authorizer | undefined;
+  /** The audit scope of the current request (what its event reports); absent when nothing is audited. */
+  readonly audit?: AuditScope | undefined;
 }
 
 /** The request's caller and the authorizer; a deps object without them cannot authorize anything. */
@@ -106,7 +108,7 @@ export async function loadKey(deps: ServiceDeps, keyIdOrAlias: string): Promise<
   if (!key || key.keyState === "Creating" || key.deletedAt) {
     throw new KmsError("NotFoundException", `Key '${keyIdOrAlias}' does not exist.`);
   }
-  noteKey(key.keyId);
+  noteKey(deps.audit, key.keyId);
   return effective(deps, key);
 }
 

@@ -97,7 +97,11 @@ export class KeyStoreConnections {
     this.reconnect = options.reconnect ?? { initialMs: 100, maxMs: 2000 };
   }
 
-  /** Opens every store that should be connected; one that fails is FAILED, with its reason logged. */
+  /**
+   * Opens every store that should be connected; one that fails is FAILED, with its reason logged, and joins
+   * the background reconnect loop (a token that appears later is served without a restart) — unless the
+   * failure is one a retry cannot cure and could make worse (a wrong or locked PIN).
+   */
   async start(): Promise<void> {
     const known = new Map((await this.metadata.getKeyStores()).map((r) => [r.keyStoreId, r]));
     for (const id of this.ids) {
@@ -107,7 +111,7 @@ export class KeyStoreConnections {
         await this.metadata.putKeyStore(record);
       }
       this.setStatus({ keyStoreId: id, connectionState: "DISCONNECTED", creationDate: record.creationDate });
-      if (record.connect) await this.tryOpen(id, false);
+      if (record.connect) await this.tryOpen(id, false, true);
       else this.log.info({ keyStoreId: id }, "key store left disconnected (DisconnectCustomKeyStore before the restart)");
     }
   }
@@ -167,7 +171,7 @@ export class KeyStoreConnections {
     await Promise.all(this.draining);
   }
 
-  private async tryOpen(keyStoreId: string, reconcile: boolean): Promise<void> {
+  private async tryOpen(keyStoreId: string, reconcile: boolean, retryInBackground = false): Promise<void> {
     const creationDate = this.get(keyStoreId).creationDate;
     this.setStatus({ keyStoreId, connectionState: "CONNECTING", creationDate });
     try {
@@ -179,7 +183,16 @@ export class KeyStoreConnections {
       const failure = err instanceof FaultWhileOpening ? err.failure : this.opener.explain(err);
       this.setStatus({ keyStoreId, connectionState: "FAILED", failure, creationDate });
       this.log.error({ keyStoreId, connectionErrorCode: failure.code, reason: failure.reason }, "key store connection FAILED");
+      if (retryInBackground && !NOT_RETRIED.has(failure.code)) {
+        this.log.info({ keyStoreId }, "key store FAILED at start-up: reconnecting in the background");
+        void this.reconnectLoop(keyStoreId);
+      }
     }
+  }
+
+  /** Whether a FAILED store is being reconnected in the background. */
+  reconnecting(keyStoreId: string): boolean {
+    return this.loops.has(keyStoreId);
   }
 
   private async openStore(keyStoreId: string): Promise<Opened> {
@@ -228,15 +241,18 @@ export class KeyStoreConnections {
     void this.reconnectLoop(keyStoreId, store);
   }
 
-  private async reconnectLoop(keyStoreId: string, old: KeyStore): Promise<void> {
+  /** Re-opens a FAILED store until it is CONNECTED; `old`, the instance that failed (none at start-up). */
+  private async reconnectLoop(keyStoreId: string, old?: KeyStore): Promise<void> {
     const loop: { timer?: NodeJS.Timeout; wake?: () => void } = {};
     this.loops.set(keyStoreId, loop);
     const mine = (): boolean => this.loops.get(keyStoreId) === loop;
     // Calls still running on the old sessions finish first, so the reopened store's scan sees their objects.
-    const closing = old.close().catch(() => undefined);
-    this.draining.add(closing);
-    await closing;
-    this.draining.delete(closing);
+    if (old) {
+      const closing = old.close().catch(() => undefined);
+      this.draining.add(closing);
+      await closing;
+      this.draining.delete(closing);
+    }
     let delay = this.reconnect.initialMs;
     for (let attempt = 1; mine(); attempt++) {
       await new Promise<void>((resolve) => {

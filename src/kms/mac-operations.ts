@@ -30,7 +30,7 @@ export async function generateMac(
 ): Promise<{ mac: Buffer; macAlgorithm: MacAlgorithm; keyId: string }> {
   const { key, algorithm, message } = await prepare(deps, req, "GenerateMac");
   dryRunStop(req);
-  const mac = await storeOf(deps, key).generateMac(ref(key), algorithm, message);
+  const mac = await storeOf(deps, key).generateMac(ref(deps, key), algorithm, message);
   return { mac, macAlgorithm: algorithm, keyId: keyArn(deps.partition, key.keyId) };
 }
 
@@ -42,7 +42,7 @@ export async function verifyMac(
   const mac = requireBytes("Mac", req.mac, 1, MAX_MAC);
   const { key, algorithm, message } = await prepare(deps, req, "VerifyMac");
   dryRunStop(req);
-  if (!(await storeOf(deps, key).verifyMac(ref(key), algorithm, message, mac))) {
+  if (!(await storeOf(deps, key).verifyMac(ref(deps, key), algorithm, message, mac))) {
     throw new KmsError("KMSInvalidMacException", "The MAC verification failed.");
   }
   return { keyId: keyArn(deps.partition, key.keyId), macValid: true, macAlgorithm: algorithm };
@@ -64,6 +64,6 @@ async function prepare(
   return { key, algorithm, message };
 }
 
-function ref(key: KeyRecord) {
-  return noteBackingKey({ keyId: key.keyId, version: key.currentVersion });
+function ref(deps: ServiceDeps, key: KeyRecord) {
+  return noteBackingKey(deps.audit, { keyId: key.keyId, version: key.currentVersion });
 }

@@ -134,6 +134,11 @@ export interface KeyStore extends AsymmetricKeyOperations, MacKeyOperations, Key
   decryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, ciphertextAndTag: Buffer): Promise<Buffer>;
   /** Bytes from the device's random number generator. */
   generateRandom(length: number): Promise<Buffer>;
+  /**
+   * A fresh nonce (an AES-GCM IV): public, never handed out twice. From the device's random number
+   * generator too, but drawn in blocks, because one device call per IV cost more than the encryption.
+   */
+  nonce(length: number): Promise<Buffer>;
   /** Whether material for `ref` is present. */
   hasKey(ref: KeyMaterialRef): boolean;
   /** Every p11kms-owned key object on the device (for start-up reconciliation). */

@@ -37,7 +37,7 @@ export async function encryptWith(
   if (plaintext.length > max) {
     throw validation(`Plaintext must be at most ${max} bytes for ${key.keySpec} with ${algorithm}; got ${plaintext.length}.`);
   }
-  return storeOf(deps, key).encryptRsa(noteBackingKey({ keyId: key.keyId, version: key.currentVersion }), algorithm, plaintext);
+  return storeOf(deps, key).encryptRsa(noteBackingKey(deps.audit, { keyId: key.keyId, version: key.currentVersion }), algorithm, plaintext);
 }
 
 /** What a decryption found: the key that opened it, the plaintext (caller wipes it), the algorithm. */
@@ -76,7 +76,7 @@ export async function decryptWith(
   checkUsable(deps, named, "ENCRYPT_DECRYPT", operation);
   const algorithm = assertAlgorithm(named, requested);
   noContext(context);
-  const plaintext = await storeOf(deps, named).decryptRsa(noteBackingKey({ keyId: named.keyId, version: named.currentVersion }), algorithm, blob);
+  const plaintext = await storeOf(deps, named).decryptRsa(noteBackingKey(deps.audit, { keyId: named.keyId, version: named.currentVersion }), algorithm, blob);
   return { key: named, plaintext, algorithm };
 }
 

@@ -6,7 +6,7 @@ import { KmsError } from "./errors.js";
 import type { EncryptionContext, KeyRecord } from "./types.js";
 
 /**
- * Seals plaintext under the key's current backing version: a fresh IV from the device RNG, the header and
+ * Seals plaintext under the key's current backing version: a fresh IV from the device RNG (store.nonce), the header and
  * the canonical encryption context as GCM additional data, the AES operation itself on the device.
  * The caller has already checked that the key is usable.
  */
@@ -17,8 +17,8 @@ export async function seal(
   context: EncryptionContext,
 ): Promise<Buffer> {
   const store = storeOf(deps, key);
-  const ref = noteBackingKey({ keyId: key.keyId, version: key.currentVersion });
-  const iv = await store.generateRandom(IV_BYTES);
+  const ref = noteBackingKey(deps.audit, { keyId: key.keyId, version: key.currentVersion });
+  const iv = await store.nonce(IV_BYTES);
   const header = encodeHeader({ keyId: key.keyId, version: ref.version, iv });
   const aad = Buffer.concat([header, encodeEncryptionContext(context)]);
   const body = await store.encryptAesGcm(ref, iv, aad, plaintext);
@@ -62,7 +62,7 @@ export async function open(
   }
   const aad = Buffer.concat([parsed.header, encodeEncryptionContext(context)]);
   const plaintext = await storeOf(deps, key).decryptAesGcm(
-    noteBackingKey({ keyId: key.keyId, version: parsed.version }),
+    noteBackingKey(deps.audit, { keyId: key.keyId, version: parsed.version }),
     parsed.iv,
     aad,
     parsed.body,

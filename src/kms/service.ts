@@ -1,5 +1,6 @@
 import * as aliases from "./alias-operations.js";
 import * as asym from "./asymmetric-operations.js";
+import type { AuditScope } from "./audit-scope.js";
 import { Authorizer } from "./authz/authorizer.js";
 import type { Caller } from "./caller.js";
 import * as crypto from "./crypto-operations.js";
@@ -22,7 +23,8 @@ type Req<F extends (deps: ServiceDeps, req: never) => unknown> = Parameters<F>[1
  * run without the caller it came from.
  */
 export interface CallerScopedService {
-  as(caller: Caller): KmsService;
+  /** The service acting for `caller`; operations report what they touch to `audit` (the request's audit scope). */
+  as(caller: Caller, audit?: AuditScope): KmsService;
 }
 
 /**
@@ -37,14 +39,14 @@ export class KmsService implements CallerScopedService {
    * `caller` is required: the daemon builds its root service with INTERNAL_CALLER (lifecycle lookups) and
    * hands facades only the {@link CallerScopedService} view; tests pass INTERNAL_CALLER explicitly.
    */
-  constructor(deps: ServiceDeps, readonly caller: Caller) {
+  constructor(deps: ServiceDeps, readonly caller: Caller, audit?: AuditScope) {
     const authz = deps.authz ?? new Authorizer(deps.metadata, { administrator: policies.administratorOf(deps), accountPrincipals: deps.access?.accountPrincipals ?? [] });
-    this.deps = { ...deps, caller, authz };
+    this.deps = { ...deps, caller, authz, audit };
   }
 
-  /** The same service acting for `caller` (shares the policy cache). */
-  as(caller: Caller): KmsService {
-    return new KmsService(this.deps, caller);
+  /** The same service acting for `caller` (shares the policy cache), reporting to the request's audit scope. */
+  as(caller: Caller, audit?: AuditScope): KmsService {
+    return new KmsService(this.deps, caller, audit);
   }
 
   createKey(req: keys.CreateKeyRequest) {

@@ -1,3 +1,4 @@
+import { deviceThreadStats } from "../hsm/device-thread.js";
 import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
@@ -108,6 +109,24 @@ export class Metrics {
     help: "Key store connection state: 1 for the current ConnectionState of each store, 0 for the others.",
     labelNames: ["key_store", "state"] as const,
     registers: [this.registry],
+  });
+  readonly deviceThreadCalls = new Counter({
+    name: "p11kms_device_thread_calls_total",
+    help: "PKCS#11 calls run on the device thread (keyStores[].deviceThread).",
+    registers: [this.registry],
+    collect() {
+      this.reset();
+      this.inc(deviceThreadStats().calls);
+    },
+  });
+  readonly deviceThreadMessages = new Counter({
+    name: "p11kms_device_thread_messages_total",
+    help: "Messages to the device thread: calls / messages is the batching the event loop gets under load.",
+    registers: [this.registry],
+    collect() {
+      this.reset();
+      this.inc(deviceThreadStats().messages);
+    },
   });
   readonly hsmErrors = new Counter({
     name: "p11kms_hsm_errors_total",

@@ -97,3 +97,30 @@ describe("token directory removed under a running daemon", () => {
     expect(await health(d.endpoint, SERVICES)).toEqual(["SERVING", "SERVING", "SERVING"]);
   });
 });
+
+describe("a token missing when the daemon starts", () => {
+  it("the daemon starts anyway, NOT_SERVING, with the store FAILED and retried in the background", async () => {
+    const missing = createTestToken("p11kms-missing");
+    try {
+      const path = writeConfig(missing);
+      writeFileSync(
+        path,
+        readFileSync(path, "utf8")
+          .replace(`token=${missing.label}?`, "token=not-there-yet?")
+          .replace("metrics:\n  enabled: false", "metrics:\n  listen: 127.0.0.1:0"),
+      );
+      const m = await startDaemon({ token: missing, configPath: path });
+      try {
+        expect(await health(m.endpoint, SERVICES)).toEqual(["NOT_SERVING", "NOT_SERVING", "NOT_SERVING"]);
+        const stores = (await kmsClient(m).send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores!;
+        expect(stores[0]).toMatchObject({ ConnectionState: "FAILED", ConnectionErrorCode: "CLUSTER_NOT_FOUND" });
+        expect(m.logs.some((l) => l.msg === "key store FAILED at start-up: reconnecting in the background")).toBe(true);
+        await until("failed reconnect attempts", async () => /p11kms_key_store_reconnect_attempts_total\{key_store="default",outcome="failed"\} [2-9]/.test(await metrics(m)));
+      } finally {
+        expect(await m.stop()).toBe(0);
+      }
+    } finally {
+      missing.remove();
+    }
+  });
+});

@@ -55,8 +55,8 @@ export async function openLifecycleService(
   extraStoreIds: string[] = [],
   options: Omit<ConnectionOptions, "reconcile"> & {
     explain?: KeyStoreOpener["explain"];
-    /** Key store settings beyond the token (the OAEP-SHA-256 fallbacks). */
-    storeOptions?: Pick<TokenOptions, "rsaOaepSha256Fallback" | "importOaepSha256Fallback">;
+    /** Key store settings beyond the token (the OAEP-SHA-256 fallbacks, the call timeout). */
+    storeOptions?: Pick<TokenOptions, "rsaOaepSha256Fallback" | "importOaepSha256Fallback" | "callTimeoutMs">;
     /** The record cache in front of SQLite, as the daemon composes it (its writes drop session copies). */
     recordCache?: Omit<RecordCacheOptions, "onWrite">;
   } = {},
@@ -79,7 +79,7 @@ export async function openLifecycleService(
         return Pkcs11KeyStore.open(
           id,
           { modulePath: t.modulePath, tokenLabel: t.label, pin: t.pin, maxSessions: 4, ...options.storeOptions },
-          { tokenFault: (op, rv) => onFault(explainDeviceFault(op, rv)) },
+          { tokenFault: (op, rv, cause) => onFault(explainDeviceFault(op, rv, cause)) },
         );
       },
       explain: options.explain ?? ((err) => ({ code: "INTERNAL_ERROR", reason: (err as Error).message })),

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pkcs11js from "pkcs11js";
-import { randomUUID } from "node:crypto";
+import { createPublicKey, randomUUID, verify } from "node:crypto";
 import { explainConnectionFailure } from "../../src/hsm/connection-failure.js";
 import { loadModule } from "../../src/hsm/module.js";
 import { CKR } from "../../src/hsm/return-values.js";
 import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId } from "../../src/hsm/templates.js";
 import type { ConnectionFailure } from "../../src/kms/key-store-connections.js";
-import { injectFault } from "../helpers/fault-injection.js";
+import { injectFault, loseSessionsDuringAsyncCalls } from "../helpers/fault-injection.js";
 import { type LifecycleService, openLifecycleService } from "../helpers/lifecycle.js";
 import { useTestToken } from "../helpers/softhsm.js";
 import { TokenInspector } from "../helpers/token-objects.js";
@@ -168,6 +168,77 @@ describe("device faults on a real SoftHSM2 token", () => {
     }
     await recovered();
     expect(await code(t.service.sign({ keyId: ec, message: Buffer.from("after"), signingAlgorithm: "ECDSA_SHA_256" }))).toBe("ok");
+  });
+
+  it("P-384 and RSA signatures in flight on the thread pool when every session is closed: each ends ok, KeyUnavailable or KMSInvalidState, never internal", async () => {
+    const p384 = (await t.service.createKey({ keySpec: "ECC_NIST_P384", keyUsage: "SIGN_VERIFY" })).keyId;
+    const rsa = (await t.service.createKey({ keySpec: "RSA_2048", keyUsage: "SIGN_VERIFY" })).keyId;
+    const faultsBefore = faults.length;
+    const loss = loseSessionsDuringAsyncCalls(mod, slot, "C_SignAsync");
+    try {
+      const calls = Array.from({ length: 40 }, (_, i) =>
+        i % 2
+          ? code(t.service.sign({ keyId: p384, message: Buffer.from(`m${i}`), signingAlgorithm: "ECDSA_SHA_384" }))
+          : code(t.service.sign({ keyId: rsa, message: Buffer.from(`m${i}`), signingAlgorithm: "RSASSA_PSS_SHA_256" })),
+      );
+      await Promise.race(calls);
+      // Every session (4) is busy with a signature between C_SignInit and C_SignAsync when they are closed;
+      // one of those then fails with CKR_GENERAL_ERROR (a session loss, not an internal error).
+      await loss.closeAllSessions(4, 1);
+      const outcomes = await settlesWithin(Promise.all(calls));
+      for (const o of outcomes) expect(["ok", "KeyUnavailableException", "KMSInvalidStateException"]).toContain(o);
+      expect(outcomes).toContain("ok");
+      expect(outcomes.filter((o) => o === "KeyUnavailableException").length).toBeGreaterThanOrEqual(4);
+      expect(loss.held).toBe(4);
+      expect(loss.closedWhileInUse).toBe(0);
+      expect(faults.length).toBe(faultsBefore + 1);
+      expect(faults.at(-1)!.failure.code).toBe("NETWORK_ERRORS");
+      expect(await recovered()).toBeLessThan(5000);
+      expect(await code(t.service.sign({ keyId: p384, message: Buffer.from("after"), signingAlgorithm: "ECDSA_SHA_384" }))).toBe("ok");
+      expect(await code(t.service.sign({ keyId: rsa, message: Buffer.from("after"), signingAlgorithm: "RSASSA_PSS_SHA_256" }))).toBe("ok");
+      expect(loss.closedWhileInUse).toBe(0);
+    } finally {
+      loss.restore();
+    }
+  });
+
+  it("a key whose object was destroyed behind the daemon's back fails alone (KMSInvalidState): the store stays CONNECTED", async () => {
+    const ec = (await t.service.createKey({ keySpec: "ECC_NIST_P384", keyUsage: "SIGN_VERIFY" })).keyId;
+    const aes = (await t.service.createKey({})).keyId;
+    // Another key, used afterwards: a P-384 key (no session copy, which would count among the secret keys later).
+    const other = (await t.service.createKey({ keySpec: "ECC_NIST_P384", keyUsage: "SIGN_VERIFY" })).keyId;
+    expect(await code(t.service.sign({ keyId: ec, message: Buffer.from("m"), signingAlgorithm: "ECDSA_SHA_384" }))).toBe("ok");
+    expect(await code(t.service.encrypt({ keyId: aes, plaintext: Buffer.from("m") }))).toBe("ok");
+    const faultsBefore = faults.length;
+    const inspector = new TokenInspector(token);
+    for (const cls of [pkcs11js.CKO_PRIVATE_KEY, pkcs11js.CKO_SECRET_KEY]) {
+      for (const o of inspector.objects(cls)) {
+        if (o.label === keyLabel(ec, 1) || o.label === keyLabel(aes, 1)) inspector.mod.C_DestroyObject(inspector.session, o.handle);
+      }
+    }
+    expect(await code(t.service.sign({ keyId: ec, message: Buffer.from("m"), signingAlgorithm: "ECDSA_SHA_384" }))).toBe("KMSInvalidStateException");
+    // Looked up once, found gone: later calls are refused without another search.
+    expect(await code(t.service.sign({ keyId: ec, message: Buffer.from("m"), signingAlgorithm: "ECDSA_SHA_384" }))).toBe("KMSInvalidStateException");
+    expect(await code(t.service.encrypt({ keyId: aes, plaintext: Buffer.from("m") }))).toBe("KMSInvalidStateException");
+    expect(state()).toBe("CONNECTED");
+    expect(faults.length).toBe(faultsBefore);
+    expect(await code(t.service.sign({ keyId: other, message: Buffer.from("m"), signingAlgorithm: "ECDSA_SHA_384" }))).toBe("ok");
+  });
+
+  it("a key whose object was replaced (same label, new handle) is looked up again once and the call succeeds", async () => {
+    const ec = (await t.service.createKey({ keySpec: "ECC_NIST_P384", keyUsage: "SIGN_VERIFY" })).keyId;
+    const pub = (await t.service.getPublicKey({ keyId: ec })).publicKey;
+    const faultsBefore = faults.length;
+    const inspector = new TokenInspector(token);
+    const priv = inspector.objects(pkcs11js.CKO_PRIVATE_KEY).find((o) => o.label === keyLabel(ec, 1))!;
+    // A copy on the token (as a restore would bring the same key back under a new handle), the original gone.
+    inspector.mod.C_CopyObject(inspector.session, priv.handle, [{ type: pkcs11js.CKA_TOKEN, value: true }]);
+    inspector.mod.C_DestroyObject(inspector.session, priv.handle);
+    const sig = await t.service.sign({ keyId: ec, message: Buffer.from("m"), signingAlgorithm: "ECDSA_SHA_384" });
+    const ok = verify("sha384", Buffer.from("m"), createPublicKey({ key: Buffer.from(pub), format: "der", type: "spki" }), Buffer.from(sig.signature));
+    expect(ok).toBe(true);
+    expect(state()).toBe("CONNECTED");
+    expect(faults.length).toBe(faultsBefore);
   });
 
   it("a CreateKey that fails mid-way leaves nothing half-made; the key store is reconciled before it serves again", async () => {

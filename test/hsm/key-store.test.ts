@@ -46,6 +46,19 @@ describe("Pkcs11KeyStore on SoftHSM2", () => {
     }
   });
 
+  it("hands out nonces that never repeat, across device blocks and concurrent refills", async () => {
+    const seen = new Set<string>();
+    // 3 blocks' worth and more, half of them requested concurrently so refills race.
+    const batches = await Promise.all(Array.from({ length: 4 }, () => Promise.all(Array.from({ length: 300 }, () => store.nonce(12)))));
+    for (const n of batches.flat()) {
+      expect(n.length).toBe(12);
+      seen.add(n.toString("hex"));
+    }
+    for (let i = 0; i < 800; i++) seen.add((await store.nonce(12)).toString("hex"));
+    expect(seen.size).toBe(2000);
+    expect((await store.nonce(5000)).length).toBe(5000);
+  });
+
   it("encrypts and decrypts with AES-GCM on the device, binding the AAD", async () => {
     const iv = await store.generateRandom(12);
     const pt = Buffer.from("attack at dawn");

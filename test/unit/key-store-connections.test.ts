@@ -100,4 +100,36 @@ describe("KeyStoreConnections: device faults", () => {
     expect(h.openCalls()).toBe(calls);
     expect(h.connections.get("s1").connectionState).toBe("DISCONNECTED");
   });
+
+  it("a store that fails at start-up is FAILED and retried in the background with backoff, until it connects", async () => {
+    const h = harness([() => new Error("CLUSTER_NOT_FOUND"), () => new Error("CLUSTER_NOT_FOUND"), () => "ok"]);
+    await h.connections.start();
+    expect(h.connections.get("s1")).toMatchObject({ connectionState: "FAILED", failure: { code: "CLUSTER_NOT_FOUND" } });
+    expect(h.connections.reconnecting("s1")).toBe(true);
+    await h.settle(() => h.connections.get("s1").connectionState === "CONNECTED");
+    expect(h.openCalls()).toBe(3);
+    expect(h.live.get("s1")).toBe(h.opened[0]!.store);
+    expect(h.connections.reconnecting("s1")).toBe(false);
+  });
+
+  it("a store refused for its PIN at start-up is not retried (retries could lock the user)", async () => {
+    for (const code of ["INVALID_CREDENTIALS", "USER_LOCKED_OUT"]) {
+      const h = harness([() => new Error(code)]);
+      await h.connections.start();
+      await new Promise((r) => setTimeout(r, 30));
+      expect(h.openCalls()).toBe(1);
+      expect(h.connections.reconnecting("s1")).toBe(false);
+      expect(h.connections.get("s1")).toMatchObject({ connectionState: "FAILED", failure: { code } });
+    }
+  });
+
+  it("ConnectCustomKeyStore that fails is not retried in the background (as in AWS: disconnect, then connect again)", async () => {
+    const h = harness([() => "ok", () => new Error("CLUSTER_NOT_FOUND")]);
+    await h.connections.start();
+    await h.connections.disconnect("s1");
+    await h.connections.connect("s1");
+    expect(h.connections.get("s1").connectionState).toBe("FAILED");
+    await new Promise((r) => setTimeout(r, 30));
+    expect(h.openCalls()).toBe(2);
+  });
 });

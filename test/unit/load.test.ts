@@ -56,7 +56,7 @@ describe("loadConfig: defaults and paths", () => {
       aws: { enabled: true, listen: "127.0.0.1:4599", insecure: true, accessKeyFiles: [], maxBodyBytes: 262144, requestTimeoutMs: 30000 },
       metrics: { listen: "127.0.0.1:9464", enabled: true },
       storage: { sqlitePath: join(sub, "p11kms.db"), recordCacheMs: 2000 },
-      keyStores: [{ id: "default", uri: URI, maxSessions: 8, sessionCopies: 1000, rsaOaepSha256Fallback: "auto", importOaepSha256Fallback: "auto" }],
+      keyStores: [{ id: "default", uri: URI, maxSessions: 8, callTimeoutMs: 10_000, sessionCopies: 1000, rsaOaepSha256Fallback: "auto", importOaepSha256Fallback: "auto", deviceThread: true }],
       moduleEnvironment: {},
       log: { level: "info" },
       shutdown: { drainTimeoutMs: 10000 },
@@ -116,7 +116,7 @@ describe("loadConfig: defaults and paths", () => {
     const file = write(JSON.stringify({ region: "ap-south-1", keyStores: [{ id: "a", uri: URI, maxSessions: 2 }] }), "p11kms.json");
     const c = loadConfig(file, {});
     expect(c.region).toBe("ap-south-1");
-    expect(c.keyStores).toEqual([{ id: "a", uri: URI, maxSessions: 2, sessionCopies: 1000, rsaOaepSha256Fallback: "auto", importOaepSha256Fallback: "auto" }]);
+    expect(c.keyStores).toEqual([{ id: "a", uri: URI, maxSessions: 2, callTimeoutMs: 10_000, sessionCopies: 1000, rsaOaepSha256Fallback: "auto", importOaepSha256Fallback: "auto", deviceThread: true }]);
   });
 });
 

@@ -1,6 +1,6 @@
 import pkcs11js from "pkcs11js";
 import { describe, expect, it } from "vitest";
-import { CKR, isGcmAuthFailure, poisonsSession, rvClass, rvName, rvOf } from "../../src/hsm/return-values.js";
+import { CKR, isGcmAuthFailure, isHandleError, poisonsSession, rvClass, rvName, rvOf } from "../../src/hsm/return-values.js";
 
 type Name = keyof typeof CKR;
 const NAMES = Object.keys(CKR) as Name[];
@@ -57,8 +57,6 @@ describe("poisonsSession", () => {
     "DEVICE_MEMORY",
     "TOKEN_NOT_RECOGNIZED",
     "CRYPTOKI_NOT_INITIALIZED",
-    "KEY_HANDLE_INVALID",
-    "OBJECT_HANDLE_INVALID",
   ];
 
   it.each(poisoning)("CKR_%s poisons the session", (name) => {
@@ -85,8 +83,6 @@ describe("rvClass", () => {
     "TOKEN_NOT_RECOGNIZED",
     "USER_NOT_LOGGED_IN",
     "CRYPTOKI_NOT_INITIALIZED",
-    "KEY_HANDLE_INVALID",
-    "OBJECT_HANDLE_INVALID",
   ];
 
   it.each(session)("CKR_%s is a session error (drop the session, retry once)", (name) => {
@@ -97,6 +93,12 @@ describe("rvClass", () => {
   });
   it.each(NAMES.filter((n) => !session.includes(n) && !token.includes(n)))("CKR_%s is neither", (name) => {
     expect(rvClass(CKR[name])).toBe("other");
+  });
+  it("handle errors are neither: one key's object is gone, not the token (the device layer decides with the login state)", () => {
+    expect(rvClass(CKR.KEY_HANDLE_INVALID)).toBe("other");
+    expect(rvClass(CKR.OBJECT_HANDLE_INVALID)).toBe("other");
+    expect(isHandleError(CKR.KEY_HANDLE_INVALID) && isHandleError(CKR.OBJECT_HANDLE_INVALID)).toBe(true);
+    expect(isHandleError(CKR.SESSION_HANDLE_INVALID)).toBe(false);
   });
   it("an unknown or missing value is neither", () => {
     expect(rvClass(undefined)).toBe("other");

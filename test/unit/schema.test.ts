@@ -38,7 +38,7 @@ describe("configSchema", () => {
       aws: { enabled: true, listen: "127.0.0.1:4599", insecure: true, accessKeyFiles: [], maxBodyBytes: 262144, requestTimeoutMs: 30000 },
       metrics: { listen: "127.0.0.1:9464", enabled: true },
       storage: { sqlitePath: "p11kms.db", recordCacheMs: 2000 },
-      keyStores: [{ id: "default", uri: URI, maxSessions: 8, sessionCopies: 1000, rsaOaepSha256Fallback: "auto", importOaepSha256Fallback: "auto" }],
+      keyStores: [{ id: "default", uri: URI, maxSessions: 8, callTimeoutMs: 10_000, sessionCopies: 1000, rsaOaepSha256Fallback: "auto", importOaepSha256Fallback: "auto", deviceThread: true }],
       moduleEnvironment: {},
       log: { level: "info" },
       shutdown: { drainTimeoutMs: 10000 },
@@ -122,6 +122,13 @@ describe("configSchema", () => {
     expect(issues({ keyStores: [{ ...STORE, maxSessions: 0 }] })[0]).toMatch(/^keyStores\.0\.maxSessions: /);
     expect(issues({ keyStores: [{ ...STORE, maxSessions: 257 }] })[0]).toMatch(/^keyStores\.0\.maxSessions: /);
     expect(issues({ keyStores: [{ ...STORE, maxSessions: 1.5 }] })[0]).toMatch(/^keyStores\.0\.maxSessions: /);
+  });
+
+  it("bounds callTimeoutMs to 100..600000 ms (default 10000)", () => {
+    expect(configSchema.parse({ keyStores: [{ ...STORE, callTimeoutMs: 100 }] }).keyStores[0]!.callTimeoutMs).toBe(100);
+    expect(issues({ keyStores: [{ ...STORE, callTimeoutMs: 99 }] })[0]).toMatch(/^keyStores\.0\.callTimeoutMs: /);
+    expect(issues({ keyStores: [{ ...STORE, callTimeoutMs: 600_001 }] })[0]).toMatch(/^keyStores\.0\.callTimeoutMs: /);
+    expect(issues({ keyStores: [{ ...STORE, callTimeoutMs: 0 }] })[0]).toMatch(/^keyStores\.0\.callTimeoutMs: /);
   });
 
   it("accepts auto/allow/deny for importOaepSha256Fallback (default auto) and nothing else", () => {

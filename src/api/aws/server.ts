@@ -64,7 +64,7 @@ async function handle(opts: AwsServerOptions, req: IncomingMessage, res: ServerR
   // One audit event per request, refusals included; the answer leaves once the auditor lets it (sync durability).
   const audited: AuditedRequest = { api: "aws", caller: awsCaller(req, requestId), operation: "UnknownOperation" };
   try {
-    const result = await (opts.audit ?? NO_AUDIT).around(audited, async () => {
+    const result = await (opts.audit ?? NO_AUDIT).around(audited, async (scope) => {
       const target = req.headers["x-amz-target"];
       const name = typeof target === "string" && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : "";
       const op = Object.hasOwn(OPERATIONS, name) ? OPERATIONS[name] : undefined;
@@ -87,7 +87,7 @@ async function handle(opts: AwsServerOptions, req: IncomingMessage, res: ServerR
       // The caller the event names is the one the service is bound to (authorization, quotas).
       const caller = audited.caller;
       await opts.quotas?.admit("aws", caller.principal, operation, quotaKeyId(request));
-      return op.run(opts.service.as(caller), request as never);
+      return op.run(opts.service.as(caller, scope), request as never);
     });
     send(res, 200, result);
     opts.metrics.requests.inc({ api: "aws", operation, outcome: "OK" });

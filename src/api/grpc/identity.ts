@@ -1,8 +1,5 @@
-import { randomUUID } from "node:crypto";
-import type { ServerUnaryCall } from "@grpc/grpc-js";
 import type { Caller } from "../../kms/caller.js";
 import { KmsError } from "../../kms/errors.js";
-import { peerAddress } from "./caller.js";
 
 /** How gRPC callers are identified: by client certificate (mTLS) or, on loopback plaintext, as one configured principal. */
 export type GrpcIdentityConfig =
@@ -37,13 +34,13 @@ export function principalFromCertificate(cert: PeerCertificateLike | undefined, 
   return `arn:aws:iam::${accountId}:user/${cn}`;
 }
 
-/** The caller of one gRPC call. */
-export function grpcCaller(call: ServerUnaryCall<unknown, unknown>, config: GrpcIdentityConfig): Caller {
-  const peer = call.getPeer(); // "127.0.0.1:5555", "[::1]:5555", or with an "ipv4:"/"ipv6:" prefix
-  const sourceIp = peerAddress(peer);
-  const ua = call.metadata.get("user-agent")[0];
-  const base = { requestId: randomUUID(), ...(sourceIp ? { sourceIp } : {}), ...(typeof ua === "string" ? { userAgent: ua } : {}) };
-  if (config.mode === "insecure") return { ...base, principal: config.principal, authMethod: "insecure" };
+/**
+ * The caller of one gRPC call: `unidentified` (its request id, address and user agent, see
+ * unidentifiedCaller) with the principal the call authenticated as. Throws AccessDeniedException when a
+ * client certificate maps to no principal.
+ */
+export function grpcCaller(call: { getAuthContext(): { sslPeerCertificate?: PeerCertificateLike | undefined } | undefined }, unidentified: Caller, config: GrpcIdentityConfig): Caller {
+  if (config.mode === "insecure") return { ...unidentified, principal: config.principal, authMethod: "insecure" };
   const cert = call.getAuthContext()?.sslPeerCertificate;
-  return { ...base, principal: principalFromCertificate(cert, config.principalFrom, config.accountId), authMethod: "mtls" };
+  return { ...unidentified, principal: principalFromCertificate(cert, config.principalFrom, config.accountId), authMethod: "mtls" };
 }

@@ -2,7 +2,6 @@ import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError }
 import type { KeyManagementServiceServer } from "../../gen/p11kms/v1/kms.js";
 import { toKmsError } from "../../kms/errors.js";
 import { type Auditor, type AuditedRequest, NO_AUDIT } from "../../audit/auditor.js";
-import type { Caller } from "../../kms/caller.js";
 import type { CallerScopedService, KmsService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
@@ -31,36 +30,39 @@ export function kmsHandlers(
   audit: Auditor = NO_AUDIT,
 ): Omit<KeyManagementServiceServer, "watchAuditEvents"> {
   function unary<Req, Res>(operation: string, fn: (req: Req, service: KmsService) => Promise<Res>): Handler<Req, Res> {
-    const admitted = async (req: Req, caller: Caller): Promise<Res> => {
-      await quotas?.admit("grpc", caller.principal, operation, quotaKeyId(req));
-      return fn(req, service.as(caller));
-    };
+    // Label sets bound once per operation: prom-client hashes labels on every un-bound call.
+    const latency = metrics.latency.labels({ api: "grpc", operation });
+    const ok = metrics.requests.labels({ api: "grpc", operation, outcome: "OK" });
     return (call, callback) => {
-      const end = metrics.latency.startTimer({ api: "grpc", operation });
-      // The caller as a promise: identification can fail (AccessDeniedException) and then takes the error path.
-      // One audit event per call, refusals included (its caller is the identified one once known); with
-      // sync durability the answer waits for the event.
+      const started = performance.now();
+      // One audit event per call, refusals included: identification can fail (AccessDeniedException), and the
+      // event then names the unidentified caller. With sync durability the answer waits for the event.
       const audited: AuditedRequest = { api: "grpc", caller: unidentifiedCaller(call, identity.mode), operation };
-      const caller = Promise.resolve(call).then((c) => (audited.caller = grpcCaller(c, identity)));
-      audit.around(audited, () => caller.then((c) => admitted(call.request, c))).then(
-        (res) => {
-          end();
-          metrics.requests.inc({ api: "grpc", operation, outcome: "OK" });
-          callback(null, res);
-        },
-        (err: unknown) => {
-          end();
-          const kmsErr = toKmsError(err);
-          metrics.requests.inc({ api: "grpc", operation, outcome: kmsErr.code });
-          const row = ERROR_TABLE[kmsErr.code];
-          if (row.http >= 500) log.error({ err: kmsErr, operation }, "request failed");
-          else log.debug({ code: kmsErr.code, operation }, "request rejected");
-          const metadata = new Metadata();
-          metadata.set(GRPC_ERROR_TYPE_KEY, kmsErr.code);
-          const error: Partial<ServiceError> = { code: row.grpc, details: kmsErr.message, metadata };
-          callback(error);
-        },
-      );
+      audit
+        .around(audited, async (scope) => {
+          const caller = (audited.caller = grpcCaller(call, audited.caller, identity));
+          if (quotas) await quotas.admit("grpc", caller.principal, operation, quotaKeyId(call.request));
+          return fn(call.request, service.as(caller, scope));
+        })
+        .then(
+          (res) => {
+            latency.observe((performance.now() - started) / 1000);
+            ok.inc();
+            callback(null, res);
+          },
+          (err: unknown) => {
+            latency.observe((performance.now() - started) / 1000);
+            const kmsErr = toKmsError(err);
+            metrics.requests.inc({ api: "grpc", operation, outcome: kmsErr.code });
+            const row = ERROR_TABLE[kmsErr.code];
+            if (row.http >= 500) log.error({ err: kmsErr, operation }, "request failed");
+            else log.debug({ code: kmsErr.code, operation }, "request rejected");
+            const metadata = new Metadata();
+            metadata.set(GRPC_ERROR_TYPE_KEY, kmsErr.code);
+            const error: Partial<ServiceError> = { code: row.grpc, details: kmsErr.message, metadata };
+            callback(error);
+          },
+        );
     };
   }
 

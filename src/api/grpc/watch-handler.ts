@@ -1,8 +1,8 @@
 import { Metadata, type ServerWritableStream, type ServiceError } from "@grpc/grpc-js";
 import type { WatchAuditEventsRequest, WatchAuditEventsResponse } from "../../gen/p11kms/v1/kms.js";
 import type { AuditedRequest, Auditor } from "../../audit/auditor.js";
+import type { AuditScope } from "../../kms/audit-scope.js";
 import type { AuditHub } from "../../audit/hub.js";
-import { auditScope } from "../../kms/audit-scope.js";
 import { authorizeAccount } from "../../kms/deps.js";
 import { toKmsError, validation } from "../../kms/errors.js";
 import type { CallerScopedService } from "../../kms/service.js";
@@ -22,10 +22,9 @@ export function watchAuditEventsHandler(hub: AuditHub, audit: Auditor, service: 
   return (call: ServerWritableStream<WatchAuditEventsRequest, WatchAuditEventsResponse>): void => {
     const req = call.request;
     const audited: AuditedRequest = { api: "grpc", caller: unidentifiedCaller(call, identity.mode), operation: "WatchAuditEvents" };
-    const subscribe = async () => {
-      const scope = auditScope.getStore();
+    const subscribe = async (scope: AuditScope | undefined) => {
       if (scope) scope.request = req;
-      audited.caller = grpcCaller(call as unknown as Parameters<typeof grpcCaller>[0], identity);
+      audited.caller = grpcCaller(call, audited.caller, identity);
       authorizeAccount(service.as(audited.caller).deps, "WatchAuditEvents");
       if (req.eventNames.length > MAX_FILTER_ENTRIES || req.keyIds.length > MAX_FILTER_ENTRIES) {
         throw validation(`EventNames and KeyIds can hold at most ${MAX_FILTER_ENTRIES} entries each.`);

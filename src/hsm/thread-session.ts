@@ -1,0 +1,87 @@
+import type pkcs11js from "pkcs11js";
+import type { DeviceJob, DeviceThread } from "./device-thread.js";
+import { rvClass, rvOf } from "./return-values.js";
+import { CallTimeoutError, PoolClosedError } from "./session-pool.js";
+
+/**
+ * The one session a key store's device-thread calls run on. The device thread runs its calls one after
+ * another, so one session serves them all — none is borrowed from the pool, whose size would otherwise
+ * cap how many calls travel in one message (and make the rest queue for sessions on the event loop).
+ *
+ * A session-level failure (the session was closed behind our back) is retried once on a fresh session,
+ * as the pool does. The failed session is abandoned, not closed: other calls of the same message may still
+ * be on it in the device thread; {@link close} closes it with the rest once nothing runs.
+ */
+export class ThreadSession {
+  private session: pkcs11js.Handle | undefined;
+  private readonly abandoned: pkcs11js.Handle[] = [];
+  private running = 0;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly thread: DeviceThread,
+    private readonly openSession: () => pkcs11js.Handle,
+    private readonly closeSession: (s: pkcs11js.Handle) => void,
+    /** keyStores[].callTimeoutMs: a call not answered by then is a device fault (0: no limit). */
+    private readonly timeoutMs: number,
+    private readonly onRetried?: (rv: number | undefined, recovered: boolean) => void,
+  ) {}
+
+  /** Runs `job` on the device thread; rejects with PoolClosedError once the store is closing. */
+  async run(job: Omit<DeviceJob, "session">): Promise<{ output: Buffer; lostCopy: boolean }> {
+    if (this.closed) throw new PoolClosedError();
+    this.running++;
+    try {
+      const first = this.current();
+      try {
+        return await this.thread.run({ ...job, session: first }, this.timeoutMs);
+      } catch (err) {
+        if (err instanceof CallTimeoutError && this.session === first) {
+          // The module may still be inside a call on it: never used or closed again.
+          this.session = undefined;
+          throw err;
+        }
+        const rv = rvOf(err);
+        if (rvClass(rv) !== "session" || this.closed) throw err;
+        if (this.session === first) {
+          this.abandoned.push(first);
+          this.session = undefined;
+        }
+        try {
+          const r = await this.thread.run({ ...job, session: this.current() }, this.timeoutMs);
+          this.onRetried?.(rv, true);
+          return r;
+        } catch (retryErr) {
+          this.onRetried?.(rv, false);
+          throw retryErr;
+        }
+      }
+    } finally {
+      if (--this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** Refuses new calls, waits for the running ones (at most `waitMs`), then closes the sessions. */
+  async close(waitMs: number): Promise<boolean> {
+    this.closed = true;
+    if (this.running > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const idle = await Promise.race([
+        new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true))),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), waitMs))),
+      ]);
+      clearTimeout(timer);
+      // A call stuck in the device keeps its session: closing it under the thread could crash the module.
+      if (!idle) return false;
+    }
+    for (const s of [...this.abandoned.splice(0), ...(this.session ? [this.session] : [])]) this.closeSession(s);
+    this.session = undefined;
+    return true;
+  }
+
+  private current(): pkcs11js.Handle {
+    this.session ??= this.openSession();
+    return this.session;
+  }
+}
