@@ -1,8 +1,6 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { KeyManagementServiceService } from "../../gen/p11kms/v1/kms.js";
 import type { CallerScopedService } from "../../kms/service.js";
@@ -23,9 +21,15 @@ export interface GrpcServer {
   readonly server: Server;
   readonly port: number;
   readonly health: HealthImplementation;
+  /**
+   * Adds server reflection (so grpcurl needs no proto files). Called just after the server starts serving:
+   * loading @grpc/reflection and parsing the protos costs ~0.3–0.4 s of CPU, kept off the start-up path
+   * (docs/benchmarks.md); until it resolves, reflection calls answer UNIMPLEMENTED.
+   */
+  addReflection(): Promise<void>;
 }
 
-/** The gRPC server: KMS service, grpc.health.v1, and server reflection (so grpcurl needs no proto files). */
+/** The gRPC server: KMS service and grpc.health.v1; server reflection follows ({@link GrpcServer.addReflection}). */
 export async function startGrpcServer(opts: {
   listen: string;
   maxMessageBytes: number;
@@ -56,30 +60,22 @@ export async function startGrpcServer(opts: {
   const health = new HealthImplementation({ "": "NOT_SERVING", [KMS_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(server);
 
-  reflection().addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(opts.listen, credentialsFor(opts.tls), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  return { server, port, health };
+  return { server, port, health, addReflection: async () => (await reflection()).addToServer(server) };
 }
 
-let reflectionService: ReflectionService | undefined;
+let reflectionService: Promise<{ addToServer(server: Server): void }> | undefined;
 
 /** Reflection describes every service this server exposes, health included, so grpcurl can call both. */
-function reflection(): ReflectionService {
-  reflectionService ??= new ReflectionService(
-    loadSync([join(PROTO_ROOT, "p11kms/v1/kms.proto"), healthProtoPath], { includeDirs: [PROTO_ROOT] }),
-  );
+function reflection(): Promise<{ addToServer(server: Server): void }> {
+  reflectionService ??= (async () => {
+    const [{ loadSync }, { ReflectionService }] = await Promise.all([import("@grpc/proto-loader"), import("@grpc/reflection")]);
+    return new ReflectionService(loadSync([join(PROTO_ROOT, "p11kms/v1/kms.proto"), healthProtoPath], { includeDirs: [PROTO_ROOT] }));
+  })();
   return reflectionService;
-}
-
-/**
- * Parses the protos for reflection ahead of {@link startGrpcServer} (~0.3 s of CPU), so the daemon can do it
- * while it waits for its key stores to open instead of after.
- */
-export function prepareGrpcServer(): void {
-  reflection();
 }
 
 /**
