@@ -37,8 +37,8 @@ const DEADLINE_CHECK_MS = 200;
  * event loop is the daemon's bottleneck: gRPC, authorization and the audit log all run there, and on
  * SoftHSM2 an AES-GCM Init + Encrypt costs 20–40 µs of it. Here the calls of one event-loop turn go to
  * this thread as one message and come back as one, so under load the event loop pays a few µs per call
- * instead (docs/benchmarks.md). Calls keep their session borrowed from the pool until the answer is
- * back, so the pool's own accounting (drain on close, one operation per session) still holds.
+ * instead (docs/operations.md, "The device thread"). The calls bring their session: each key store runs
+ * its device-thread calls on one session of its own (thread-session.ts), which only this thread uses.
  *
  * If the thread dies, its calls fail (internal error, logged) and the next call starts a new thread. If a
  * call outlives its timeout (the module hangs), every call sent to that thread answers CallTimeoutError
