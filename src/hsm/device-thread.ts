@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type ThreadJob, decodeResults, encodeJobs } from "./device-thread-protocol.js";
+import { registerModuleUser } from "./module.js";
 import { CallTimeoutError } from "./session-pool.js";
 
 /** One call for the device thread: an Init on `key` and the one-part operation, on `session`. */
@@ -36,8 +37,8 @@ const DEADLINE_CHECK_MS = 200;
  * event loop is the daemon's bottleneck: gRPC, authorization and the audit log all run there, and on
  * SoftHSM2 an AES-GCM Init + Encrypt costs 20–40 µs of it. Here the calls of one event-loop turn go to
  * this thread as one message and come back as one, so under load the event loop pays a few µs per call
- * instead (docs/benchmarks.md). Calls keep their session borrowed from the pool until the answer is
- * back, so the pool's own accounting (drain on close, one operation per session) still holds.
+ * instead (docs/operations.md, "The device thread"). The calls bring their session: each key store runs
+ * its device-thread calls on one session of its own (thread-session.ts), which only this thread uses.
  *
  * If the thread dies, its calls fail (internal error, logged) and the next call starts a new thread. If a
  * call outlives its timeout (the module hangs), every call sent to that thread answers CallTimeoutError
@@ -52,6 +53,8 @@ export class DeviceThread {
   private nextId = 1;
   private closed = false;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  /** Threads given up on (stuck in the module past a call timeout) that have not exited. */
+  private abandoned = 0;
 
   /** Calls and messages sent so far (calls per message tells how well batching works, for metrics). */
   readonly stats = { calls: 0, messages: 0 };
@@ -59,6 +62,11 @@ export class DeviceThread {
   /** Calls sent and not yet answered (a gauge). */
   get inFlight(): number {
     return this.waiting.size;
+  }
+
+  /** Whether some thread of this module's may be inside a PKCS#11 call now (never finalise the module then). */
+  get inside(): boolean {
+    return this.waiting.size > 0 || this.abandoned > 0;
   }
 
   constructor(private readonly modulePath: string) {}
@@ -141,6 +149,8 @@ export class DeviceThread {
     if (!stuck) return; // not sent yet: the next turn sends it
     if (this.worker === stuck) this.worker = undefined;
     this.failCallsOf(stuck, new CallTimeoutError(expired.timeoutMs));
+    this.abandoned++;
+    stuck.once("exit", () => this.abandoned--);
     void stuck.terminate(); // takes effect if the native call ever returns
   }
 
@@ -165,8 +175,10 @@ const threads = new Map<string, DeviceThread>();
 export function deviceThreadFor(modulePath: string): DeviceThread {
   let t = threads.get(modulePath);
   if (!t) {
-    t = new DeviceThread(modulePath);
-    threads.set(modulePath, t);
+    const thread = new DeviceThread(modulePath);
+    registerModuleUser(modulePath, () => thread.inside);
+    threads.set(modulePath, thread);
+    t = thread;
   }
   return t;
 }

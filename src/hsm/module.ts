@@ -20,6 +20,14 @@ export function trackAsyncCall(mod: pkcs11js.PKCS11, call: Promise<unknown>): vo
   call.then(done, done);
 }
 
+/** Other threads that may be inside a module (the device thread, see device-thread.ts), by module path. */
+const otherThreads = new Map<string, (() => boolean)[]>();
+
+/** Registers a check of whether some thread is inside the module at `path` right now (see {@link closeModules}). */
+export function registerModuleUser(path: string, inside: () => boolean): void {
+  otherThreads.set(path, [...(otherThreads.get(path) ?? []), inside]);
+}
+
 export function loadModule(path: string): pkcs11js.PKCS11 {
   let mod = loaded.get(path);
   if (mod) return mod;
@@ -37,14 +45,15 @@ export function loadModule(path: string): pkcs11js.PKCS11 {
 
 /**
  * Finalises every module; call only when no operation can be in flight. A module with an async call still
- * running (one that outlived its call timeout, or the shutdown drain) is left as it is: C_Finalize under a
- * worker thread crashes SoftHSM2, and the process is about to exit anyway. Returns the paths left.
+ * running (one that outlived its call timeout, or the shutdown drain), or a device thread inside it, is
+ * left as it is: C_Finalize under another thread crashes SoftHSM2, and the process is about to exit anyway.
+ * Returns the paths left.
  */
 export function closeModules(): string[] {
   const left: string[] = [];
   for (const [path, mod] of loaded) {
     loaded.delete(path);
-    if ((inside.get(mod) ?? 0) > 0) {
+    if ((inside.get(mod) ?? 0) > 0 || (otherThreads.get(path) ?? []).some((busy) => busy())) {
       left.push(path);
       continue;
     }

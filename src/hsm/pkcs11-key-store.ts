@@ -93,8 +93,8 @@ export class Pkcs11KeyStore implements KeyStore {
           ? undefined
           : new ThreadSession(
               deviceThreadFor(opts.modulePath),
+              token.mod,
               openSession,
-              (s) => closeQuietly(token.mod, s),
               opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
               observer.sessionRetried,
             );
@@ -392,14 +392,6 @@ export class Pkcs11KeyStore implements KeyStore {
       this.copies.lost();
       init(token);
     }
-  }
-}
-
-function closeQuietly(mod: pkcs11js.PKCS11, session: pkcs11js.Handle): void {
-  try {
-    mod.C_CloseSession(session);
-  } catch {
-    // Gone with the device already: nothing to release.
   }
 }
 

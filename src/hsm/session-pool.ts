@@ -201,35 +201,8 @@ export class SessionPool {
     }
   }
 
-  /**
-   * Whether a failure means the session itself was lost, so the call never ran and may run again on a
-   * fresh one: a session-level return value, or an unexplained CKR_GENERAL_ERROR / CKR_FUNCTION_FAILED while
-   * the session turns out to be gone. That coincidence is what an async call in flight sees when its session
-   * is closed under it (measured with SoftHSM2 2.6.1: C_CloseAllSessions during P-384 and RSA signatures
-   * ends some in CKR_GENERAL_ERROR), and it is a session loss, not an internal error.
-   *
-   * A handle error (CKR_KEY_HANDLE_INVALID, CKR_OBJECT_HANDLE_INVALID) on a session that is no longer
-   * logged in is marked ({@link lostLogin}): the token logged out, which revoked the handle.
-   */
   private lostWith(session: pkcs11js.Handle, rv: number | undefined, err: unknown): boolean {
-    if (rvClass(rv) === "session") return true;
-    if (rv === CKR.GENERAL_ERROR || rv === CKR.FUNCTION_FAILED) return this.sessionState(session) === "gone";
-    if (isHandleError(rv)) {
-      const state = this.sessionState(session);
-      if (state === "gone") return true;
-      if (state === "public" && typeof err === "object" && err !== null) (err as Record<symbol, unknown>)[LOGIN_LOST] = true;
-    }
-    return false;
-  }
-
-  /** One C_GetSessionInfo: is the session still there, and logged in? */
-  private sessionState(session: pkcs11js.Handle): "user" | "public" | "gone" | "unknown" {
-    try {
-      const { state } = this.mod.C_GetSessionInfo(session);
-      return state === CKS_RO_USER_FUNCTIONS || state === CKS_RW_USER_FUNCTIONS ? "user" : "public";
-    } catch (err) {
-      return rvClass(rvOf(err)) === "session" ? "gone" : "unknown";
-    }
+    return sessionLostWith(this.mod, session, rv, err);
   }
 
   /**
@@ -320,5 +293,36 @@ export class SessionPool {
   private notifyDrained(): void {
     if (!this.closed || this.open > 0) return;
     for (const resolve of this.drainWaiters.splice(0)) resolve();
+  }
+}
+
+/**
+ * Whether a failure means the session itself was lost, so the call never ran and may run again on a
+ * fresh one: a session-level return value, or an unexplained CKR_GENERAL_ERROR / CKR_FUNCTION_FAILED while
+ * the session turns out to be gone. That coincidence is what an async call in flight sees when its session
+ * is closed under it (measured with SoftHSM2 2.6.1: C_CloseAllSessions during P-384 and RSA signatures
+ * ends some in CKR_GENERAL_ERROR), and it is a session loss, not an internal error.
+ *
+ * A handle error (CKR_KEY_HANDLE_INVALID, CKR_OBJECT_HANDLE_INVALID) on a session that is no longer
+ * logged in is marked ({@link lostLogin}): the token logged out, which revoked the handle.
+ */
+export function sessionLostWith(mod: pkcs11js.PKCS11, session: pkcs11js.Handle, rv: number | undefined, err: unknown): boolean {
+  if (rvClass(rv) === "session") return true;
+  if (rv === CKR.GENERAL_ERROR || rv === CKR.FUNCTION_FAILED) return sessionState(mod, session) === "gone";
+  if (isHandleError(rv)) {
+    const state = sessionState(mod, session);
+    if (state === "gone") return true;
+    if (state === "public" && typeof err === "object" && err !== null) (err as Record<symbol, unknown>)[LOGIN_LOST] = true;
+  }
+  return false;
+}
+
+/** One C_GetSessionInfo: is the session still there, and logged in? */
+function sessionState(mod: pkcs11js.PKCS11, session: pkcs11js.Handle): "user" | "public" | "gone" | "unknown" {
+  try {
+    const { state } = mod.C_GetSessionInfo(session);
+    return state === CKS_RO_USER_FUNCTIONS || state === CKS_RW_USER_FUNCTIONS ? "user" : "public";
+  } catch (err) {
+    return rvClass(rvOf(err)) === "session" ? "gone" : "unknown";
   }
 }

@@ -1,15 +1,16 @@
 import type pkcs11js from "pkcs11js";
 import type { DeviceJob, DeviceThread } from "./device-thread.js";
-import { rvClass, rvOf } from "./return-values.js";
-import { CallTimeoutError, PoolClosedError } from "./session-pool.js";
+import { rvOf } from "./return-values.js";
+import { CallTimeoutError, PoolClosedError, sessionLostWith } from "./session-pool.js";
 
 /**
  * The one session a key store's device-thread calls run on. The device thread runs its calls one after
  * another, so one session serves them all — none is borrowed from the pool, whose size would otherwise
  * cap how many calls travel in one message (and make the rest queue for sessions on the event loop).
  *
- * A session-level failure (the session was closed behind our back) is retried once on a fresh session,
- * as the pool does. The failed session is abandoned, not closed: other calls of the same message may still
+ * A failure that means the session was lost (closed behind our back; see sessionLostWith) is retried once
+ * on a fresh session, as the pool does; a handle error on a session that lost its login is marked so, for
+ * the device to take the store offline. The failed session is abandoned, not closed: other calls of the same message may still
  * be on it in the device thread; {@link close} closes it with the rest once nothing runs.
  */
 export class ThreadSession {
@@ -21,8 +22,8 @@ export class ThreadSession {
 
   constructor(
     private readonly thread: DeviceThread,
+    private readonly mod: pkcs11js.PKCS11,
     private readonly openSession: () => pkcs11js.Handle,
-    private readonly closeSession: (s: pkcs11js.Handle) => void,
     /** keyStores[].callTimeoutMs: a call not answered by then is a device fault (0: no limit). */
     private readonly timeoutMs: number,
     private readonly onRetried?: (rv: number | undefined, recovered: boolean) => void,
@@ -43,17 +44,19 @@ export class ThreadSession {
           throw err;
         }
         const rv = rvOf(err);
-        if (rvClass(rv) !== "session" || this.closed) throw err;
+        if (!sessionLostWith(this.mod, first, rv, err) || this.closed) throw err;
         if (this.session === first) {
           this.abandoned.push(first);
           this.session = undefined;
         }
+        const fresh = this.current();
         try {
-          const r = await this.thread.run({ ...job, session: this.current() }, this.timeoutMs);
+          const r = await this.thread.run({ ...job, session: fresh }, this.timeoutMs);
           this.onRetried?.(rv, true);
           return r;
         } catch (retryErr) {
           this.onRetried?.(rv, false);
+          sessionLostWith(this.mod, fresh, rvOf(retryErr), retryErr); // marks a lost login for the device
           throw retryErr;
         }
       }
@@ -75,7 +78,13 @@ export class ThreadSession {
       // A call stuck in the device keeps its session: closing it under the thread could crash the module.
       if (!idle) return false;
     }
-    for (const s of [...this.abandoned.splice(0), ...(this.session ? [this.session] : [])]) this.closeSession(s);
+    for (const s of [...this.abandoned.splice(0), ...(this.session ? [this.session] : [])]) {
+      try {
+        this.mod.C_CloseSession(s);
+      } catch {
+        // Gone with the device already: nothing to release.
+      }
+    }
     this.session = undefined;
     return true;
   }

@@ -160,4 +160,23 @@ describe("AES-GCM on the device thread", () => {
     for (const o of outcomes) expect(["ok", "KMSInvalidStateException"]).toContain(o);
     expect(await code(store.encryptAesGcm(ref(1), iv, Buffer.alloc(0), Buffer.alloc(1)))).toBe("KMSInvalidStateException");
   });
+
+  // Last: it logs the token out for every store of this process.
+  it("after C_CloseAllSessions (a real logout) a call on the thread answers KeyUnavailableException and reports a token fault", async () => {
+    const faults: string[] = [];
+    const store = Pkcs11KeyStore.open(
+      "default",
+      { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 2, deviceThread: true },
+      { tokenFault: (op) => faults.push(op) },
+    );
+    try {
+      const iv = await store.nonce(12);
+      expect(await code(store.encryptAesGcm(ref(1), iv, Buffer.alloc(0), Buffer.from("before")))).toBe("ok");
+      inspect.mod.C_CloseAllSessions(inspect.mod.C_GetSessionInfo(threadSessionOf(store)!).slotID);
+      expect(await code(store.encryptAesGcm(ref(1), iv, Buffer.alloc(0), Buffer.from("after")))).toBe("KeyUnavailableException");
+      expect(faults).toContain("encrypt");
+    } finally {
+      await store.close();
+    }
+  });
 });
