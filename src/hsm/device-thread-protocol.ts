@@ -30,21 +30,31 @@ export interface ThreadJob {
   readonly outputBytes: number;
 }
 
+/** What a job asks for, apart from its id and session (which the sender adds without copying it). */
+export type JobCall = Omit<ThreadJob, "id" | "session">;
+
+/** A job as queued by the sender. */
+export interface QueuedJob {
+  readonly id: number;
+  readonly session: Uint8Array;
+  readonly call: JobCall;
+}
+
 export type JobResult =
   | { readonly id: number; readonly ok: true; readonly lostCopy: boolean; readonly output: Buffer }
   | { readonly id: number; readonly ok: false; readonly rv: number | undefined };
 
 const NO_RV = 0xffffffff;
 
-export function encodeJobs(jobs: readonly ThreadJob[]): ArrayBuffer {
+export function encodeJobs(jobs: readonly QueuedJob[]): ArrayBuffer {
   let size = 0;
-  for (const j of jobs) size += 4 + 1 + 4 + 6 * 4 + j.session.length + j.key.length + (j.fallbackKey?.length ?? 0) + j.iv.length + j.aad.length + j.input.length + 4;
+  for (const { session, call: j } of jobs) size += 4 + 1 + 4 + 6 * 4 + session.length + j.key.length + (j.fallbackKey?.length ?? 0) + j.iv.length + j.aad.length + j.input.length + 4;
   const w = new Writer(size);
-  for (const j of jobs) {
-    w.u32(j.id);
+  for (const { id, session, call: j } of jobs) {
+    w.u32(id);
     w.u8(KINDS.indexOf(j.kind));
     w.u32(j.mechanism);
-    w.bytes(j.session);
+    w.bytes(session);
     w.bytes(j.key);
     w.bytes(j.fallbackKey ?? EMPTY);
     w.bytes(j.iv);

@@ -1,12 +1,12 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { type ThreadJob, decodeResults, encodeJobs } from "./device-thread-protocol.js";
+import { type JobCall, type QueuedJob, decodeResults, encodeJobs } from "./device-thread-protocol.js";
 import { registerModuleUser } from "./module.js";
 import { CallTimeoutError } from "./session-pool.js";
 
-/** One call for the device thread: an Init on `key` and the one-part operation, on `session`. */
-export type DeviceJob = Omit<ThreadJob, "id">;
+/** One call for the device thread: an Init on `key` and the one-part operation (the session comes apart). */
+export type DeviceJob = JobCall;
 
 /** A PKCS#11 failure on the device thread, with its CK_RV as `code` (as pkcs11js errors carry it). */
 export class DeviceThreadCallError extends Error {
@@ -48,7 +48,7 @@ const DEADLINE_CHECK_MS = 200;
 export class DeviceThread {
   private worker: Worker | undefined;
   private readonly waiting = new Map<number, Waiting>();
-  private queue: ThreadJob[] = [];
+  private queue: QueuedJob[] = [];
   private scheduled = false;
   private nextId = 1;
   private closed = false;
@@ -71,13 +71,13 @@ export class DeviceThread {
 
   constructor(private readonly modulePath: string) {}
 
-  /** Runs `job`; past `timeoutMs` (0: no limit) it answers CallTimeoutError. */
-  run(job: DeviceJob, timeoutMs = 0): Promise<{ output: Buffer; lostCopy: boolean }> {
+  /** Runs `job` on `session`; past `timeoutMs` (0: no limit) it answers CallTimeoutError. */
+  run(job: DeviceJob, session: Uint8Array, timeoutMs = 0): Promise<{ output: Buffer; lostCopy: boolean }> {
     if (this.closed) return Promise.reject(new Error("the device thread is closed"));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, timeoutMs, deadline: timeoutMs > 0 ? Date.now() + timeoutMs : Infinity });
-      this.queue.push({ ...job, id });
+      this.queue.push({ id, session, call: job });
       if (!this.scheduled) {
         this.scheduled = true;
         // setImmediate: every call made in this turn of the event loop travels in the same message.

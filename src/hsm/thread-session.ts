@@ -30,13 +30,13 @@ export class ThreadSession {
   ) {}
 
   /** Runs `job` on the device thread; rejects with PoolClosedError once the store is closing. */
-  async run(job: Omit<DeviceJob, "session">): Promise<{ output: Buffer; lostCopy: boolean }> {
+  async run(job: DeviceJob): Promise<{ output: Buffer; lostCopy: boolean }> {
     if (this.closed) throw new PoolClosedError();
     this.running++;
     try {
       const first = this.current();
       try {
-        return await this.thread.run({ ...job, session: first }, this.timeoutMs);
+        return await this.thread.run(job, first, this.timeoutMs);
       } catch (err) {
         if (err instanceof CallTimeoutError && this.session === first) {
           // The module may still be inside a call on it: never used or closed again.
@@ -51,7 +51,7 @@ export class ThreadSession {
         }
         const fresh = this.current();
         try {
-          const r = await this.thread.run({ ...job, session: fresh }, this.timeoutMs);
+          const r = await this.thread.run(job, fresh, this.timeoutMs);
           this.onRetried?.(rv, true);
           return r;
         } catch (retryErr) {
