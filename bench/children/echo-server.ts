@@ -28,8 +28,8 @@ const implementation: UntypedServiceImplementation = {
   Echo: (call: { request: Buffer }, callback: (err: null, res: Buffer) => void) => callback(null, call.request),
 };
 
-// The daemon's options (src/api/grpc/server.ts) with its default 1 MiB message limit.
-const server = new Server({ "grpc.max_receive_message_length": 1024 * 1024, "grpc.max_send_message_length": 1024 * 1024 });
+// The daemon's options (src/api/grpc/server.ts) with its default 1 MiB message limit, channelz off as there.
+const server = new Server({ "grpc.max_receive_message_length": 1024 * 1024, "grpc.max_send_message_length": 1024 * 1024, "grpc.enable_channelz": 0 });
 server.addService(echoService, implementation);
 server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, port) => {
   if (err) {

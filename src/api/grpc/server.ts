@@ -47,6 +47,9 @@ export async function startGrpcServer(opts: {
   const server = new Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.max_send_message_length": opts.maxMessageBytes,
+    // Channelz call and socket tracking feeds only the channelz service, which p11kms does not serve; its
+    // per-call bookkeeping showed in every event-loop profile. Metrics and logs cover what operators need.
+    "grpc.enable_channelz": 0,
   });
   const identity: GrpcIdentityConfig = opts.tls
     ? { mode: "mtls", principalFrom: opts.tls.principalFrom, accountId: opts.accountId }
