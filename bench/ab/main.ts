@@ -1,10 +1,12 @@
 /**
- * A/B of the hot-path caches on one machine in one run (not part of `make bench`; run it with
+ * A/B of hot-path settings on one machine in one run (not part of `make bench`; run it with
  * `node dist-bench/bench/ab/main.js` after `npx tsc -p tsconfig.bench.json`): the daemon with session copies
- * and the record cache off (`sessionCopies: 0`, `recordCacheMs: 0`) against the defaults, alternated
- * `BENCH_AB_ROUNDS` times (default 3) on one token. Per variant: Encrypt 4 KB and Sign ECDSA P-256 at full
- * load (ops/s) and the daemon's CPU time per call (user + system, over a fixed count of requests), which
- * moves much less than throughput when other work shares the machine. See docs/benchmarks.md.
+ * and the record cache off (`sessionCopies: 0`, `recordCacheMs: 0`), with the device thread off
+ * (`deviceThread: false`), and with the defaults, alternated `BENCH_AB_ROUNDS` times (default 3) on one token
+ * (`BENCH_AB_VARIANTS=thread` runs only the last two). Per variant: Encrypt 4 KB and Sign ECDSA P-256 at full
+ * load (ops/s), the daemon's CPU time per call (user + system, over a fixed count of requests), which moves
+ * much less than throughput when other work shares the machine, and Encrypt 4 KB paced at
+ * `BENCH_AB_PACED_RPS` (default 1500) in 8 connections × 1 stream: its p50/p99. See docs/benchmarks.md.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,10 +23,13 @@ import { readSettings } from "../settings.js";
 
 const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 3);
 const CPU_REQUESTS = 20_000;
-const VARIANTS: readonly { name: string; sessionCopies?: number; recordCacheMs?: number }[] = [
+const ALL_VARIANTS: readonly { name: string; sessionCopies?: number; recordCacheMs?: number; deviceThread?: boolean }[] = [
   { name: "caches off", sessionCopies: 0, recordCacheMs: 0 },
-  { name: "caches on (defaults)" },
+  { name: "device thread off", deviceThread: false },
+  { name: "defaults" },
 ];
+const VARIANTS = process.env.BENCH_AB_VARIANTS === "thread" ? ALL_VARIANTS.slice(1) : ALL_VARIANTS;
+const PACED_RPS = Number(process.env.BENCH_AB_PACED_RPS ?? 1500);
 
 const cleanup = new Cleanup();
 cleanup.onSignals();
@@ -44,10 +49,16 @@ try {
         for (const target of [t.encrypt4k, s.signEcdsa]) {
           const row = await runLoad(target, load);
           const cpuUs = await cpuPerCall(daemon.child.pid!, target, workDir, settings.clients, settings.streams);
-          const line = `| ${round} | ${v.name} | ${target.name} | ${Math.round(row.result.reqPerSec)} | ${cpuUs.toFixed(1)} | ${Math.round(row.otherCpu * 100)}% |`;
+          const line = `| ${round} | ${v.name} | ${target.name} | ${Math.round(row.result.reqPerSec)} | ${cpuUs.toFixed(1)} | | ${Math.round(row.otherCpu * 100)}% |`;
           rows.push(line);
           process.stderr.write(`${line}\n`);
         }
+        const pace = { totalRps: PACED_RPS, clients: 8, streams: 1 };
+        const paced = await runLoad({ ...t.encrypt4k, name: `${t.encrypt4k.name} paced at ${PACED_RPS}/s` }, load, pace);
+        const lat = paced.result.latency;
+        const line = `| ${round} | ${v.name} | ${t.encrypt4k.name} paced at ${PACED_RPS}/s | ${Math.round(paced.result.reqPerSec)} | | ${lat ? `${lat.p50.toFixed(2)} / ${lat.p99.toFixed(2)}` : "-"} | ${Math.round(paced.otherCpu * 100)}% |`;
+        rows.push(line);
+        process.stderr.write(`${line}\n`);
       } finally {
         t.close();
         s.close();
@@ -55,7 +66,7 @@ try {
       }
     }
   }
-  process.stdout.write(`\n| round | variant | scenario | ops/s | daemon CPU µs/call | other CPU |\n|---|---|---|---:|---:|---:|\n${rows.join("\n")}\n`);
+  process.stdout.write(`\n| round | variant | scenario | ops/s | daemon CPU µs/call | paced p50 / p99 ms | other CPU |\n|---|---|---|---:|---:|---:|---:|\n${rows.join("\n")}\n`);
 } catch (err) {
   if (!cleanup.interrupted) process.stderr.write(`\nA/B bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;

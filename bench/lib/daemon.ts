@@ -21,7 +21,7 @@ export interface RunningDaemon {
 export async function startDaemon(
   cleanup: Cleanup,
   token: BenchToken,
-  opts: { cpuProfDir?: string | undefined; audit?: BenchAudit; startTimeoutMs?: number; sessionCopies?: number; recordCacheMs?: number },
+  opts: { cpuProfDir?: string | undefined; audit?: BenchAudit; startTimeoutMs?: number; sessionCopies?: number; recordCacheMs?: number; deviceThread?: boolean },
 ): Promise<RunningDaemon> {
   const configPath = join(token.dir, "p11kms.yaml");
   writeFileSync(configPath, daemonConfig(token, opts.audit ?? { enabled: true, fsync: false }, opts), { mode: 0o600 });
@@ -64,7 +64,7 @@ export interface BenchAudit {
 }
 
 /** The dev configuration (config/p11kms.dev.yaml) pointed at the bench token. */
-function daemonConfig(token: BenchToken, audit: BenchAudit, opts: { sessionCopies?: number; recordCacheMs?: number }): string {
+function daemonConfig(token: BenchToken, audit: BenchAudit, opts: { sessionCopies?: number; recordCacheMs?: number; deviceThread?: boolean }): string {
   const uri = `pkcs11:token=${token.label}?module-path=${token.modulePath}&pin-source=file:${token.pinFile}`;
   return [
     "# Written by the benchmark (bench/lib/daemon.ts) for one run.",
@@ -82,6 +82,7 @@ function daemonConfig(token: BenchToken, audit: BenchAudit, opts: { sessionCopie
     `    uri: ${JSON.stringify(uri)}`,
     "    maxSessions: 8",
     ...(opts.sessionCopies === undefined ? [] : [`    sessionCopies: ${opts.sessionCopies}`]),
+    ...(opts.deviceThread === undefined ? [] : [`    deviceThread: ${opts.deviceThread}`]),
     "audit:",
     `  enabled: ${audit.enabled}`,
     `  file: ${JSON.stringify(join(token.dir, "audit", "audit.jsonl"))}`,

@@ -81,7 +81,7 @@ export class AsymmetricOps {
     const data = signedData(scheme, input);
     const out = Buffer.alloc(info.signatureBytes);
     const mech = signingMechanism(scheme);
-    if (info.spec === "ECC_NIST_P256" && this.thread && this.copies) {
+    if (info.spec === "ECC_NIST_P256" && this.copies && this.thread?.offload()) {
       // On the device thread, batched with the other calls of this event-loop turn; the copy is pinned so
       // that dropping it meanwhile cannot destroy it under the thread.
       const thread = this.thread;

@@ -97,6 +97,7 @@ export class Pkcs11KeyStore implements KeyStore {
               openSession,
               opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
               observer.sessionRetried,
+              opts.deviceThreadInlinePerTurn,
             );
       const store = new Pkcs11KeyStore(id, new Device(token.mod, token.pool, observer), caps, importFallback, openSession, copies, thread);
       if (prepared) store.objects.fill(prepared.objects);
@@ -134,7 +135,7 @@ export class Pkcs11KeyStore implements KeyStore {
     const label = keyLabel(ref.keyId, ref.version);
     const o = this.objects.getByLabel(label);
     const token = secretIn(o, ref);
-    if (this.thread) return this.onThread("encrypt", label, o!, token, iv, aad, plaintext, plaintext.length + TAG_BITS / 8);
+    if (this.thread?.offload()) return this.onThread("encrypt", label, o!, token, iv, aad, plaintext, plaintext.length + TAG_BITS / 8);
     const out = Buffer.allocUnsafe(plaintext.length + TAG_BITS / 8);
     const mech = gcm(iv, aad);
     return this.device.run("encrypt", (s) => {
@@ -151,7 +152,7 @@ export class Pkcs11KeyStore implements KeyStore {
       isGcmAuthFailure(rv)
         ? new KmsError("InvalidCiphertextException", "The ciphertext is invalid, was tampered with, or the encryption context does not match.")
         : undefined;
-    if (this.thread) return this.onThread("decrypt", label, o!, token, iv, aad, body, body.length, classify);
+    if (this.thread?.offload()) return this.onThread("decrypt", label, o!, token, iv, aad, body, body.length, classify);
     const mech = gcm(iv, aad);
     const out = Buffer.allocUnsafe(body.length);
     return this.device.run(

@@ -1,5 +1,5 @@
 import type pkcs11js from "pkcs11js";
-import type { DeviceJob, DeviceThread } from "./device-thread.js";
+import { DEFAULT_INLINE_PER_TURN, type DeviceJob, type DeviceThread } from "./device-thread.js";
 import { rvOf } from "./return-values.js";
 import { CallTimeoutError, PoolClosedError, sessionLostWith } from "./session-pool.js";
 
@@ -27,7 +27,14 @@ export class ThreadSession {
     /** keyStores[].callTimeoutMs: a call not answered by then is a device fault (0: no limit). */
     private readonly timeoutMs: number,
     private readonly onRetried?: (rv: number | undefined, recovered: boolean) => void,
+    /** Device calls per event-loop turn kept on the loop while the thread is idle (0: every call goes to the thread). */
+    private readonly inlinePerTurn = DEFAULT_INLINE_PER_TURN,
   ) {}
+
+  /** Whether this call should go to the device thread now (see DeviceThread.offload). */
+  offload(): boolean {
+    return this.thread.offload(this.inlinePerTurn);
+  }
 
   /** Runs `job` on the device thread; rejects with PoolClosedError once the store is closing. */
   async run(job: DeviceJob): Promise<{ output: Buffer; lostCopy: boolean }> {

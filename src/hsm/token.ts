@@ -21,6 +21,11 @@ export interface TokenOptions {
   readonly importOaepSha256Fallback?: "auto" | "allow" | "deny";
   /** Run AES-GCM on the device thread (device-thread.ts); absent means false (the daemon's config defaults to true). */
   readonly deviceThread?: boolean;
+  /**
+   * Device calls per event-loop turn that still run on the loop while the device thread is idle (default
+   * DEFAULT_INLINE_PER_TURN); 0 sends every call to the thread (tests of the thread path use it).
+   */
+  readonly deviceThreadInlinePerTurn?: number;
 }
 
 /** Default of `keyStores[].callTimeoutMs`: far above any healthy call (an RSA-4096 key pair takes seconds). */

@@ -17,7 +17,7 @@ import { TokenInspector } from "../helpers/token-objects.js";
 const token = useTestToken("device-thread");
 const ref = (n: number) => ({ keyId: `0b9e8c1a-1111-4222-8333-${String(n).padStart(12, "0")}`, version: 1 });
 const open = (deviceThread: boolean) =>
-  Pkcs11KeyStore.open("default", { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 4, sessionCopies: 10, deviceThread });
+  Pkcs11KeyStore.open("default", { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 4, sessionCopies: 10, deviceThread, deviceThreadInlinePerTurn: 0 });
 const code = (p: Promise<unknown>) => p.then(() => "ok", (e: { code?: string }) => e.code ?? String(e));
 /** The session the store's device-thread calls run on (private: read for the test only). */
 const threadSessionOf = (s: Pkcs11KeyStore) => ((s as unknown as { thread: ThreadSession }).thread as unknown as { session?: pkcs11js.Handle }).session;
@@ -91,6 +91,25 @@ describe("AES-GCM on the device thread", () => {
     expect(await threaded.verify(r, "ECDSA_SHA_256", createHash("sha256").update(messages[0]!).digest(), sig)).toBe(true);
   });
 
+  it("by default keeps lone calls on the event loop and sends a turn's further calls to the thread", async () => {
+    const store = Pkcs11KeyStore.open("default", { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 4, deviceThread: true });
+    try {
+      const iv = await store.nonce(12);
+      const before = deviceThreadStats().calls;
+      for (let i = 0; i < 5; i++) {
+        await new Promise((resolve) => setImmediate(resolve)); // a turn of the event loop each, as separate requests
+        await store.encryptAesGcm(ref(1), iv, Buffer.alloc(0), Buffer.from("alone"));
+      }
+      expect(deviceThreadStats().calls).toBe(before);
+      await new Promise((resolve) => setImmediate(resolve));
+      const burst = await Promise.all(Array.from({ length: 50 }, () => store.encryptAesGcm(ref(1), iv, Buffer.alloc(0), Buffer.from("burst"))));
+      expect(burst.every((ct) => ct.length === 5 + 16)).toBe(true);
+      expect(deviceThreadStats().calls - before).toBe(48); // the first two of the turn ran on the loop
+    } finally {
+      await store.close();
+    }
+  });
+
   it("replaces its session when it is closed behind the store's back; the caller sees nothing", async () => {
     const iv = await threaded.nonce(12);
     await threaded.encryptAesGcm(ref(1), iv, Buffer.alloc(0), Buffer.from("warm"));
@@ -133,7 +152,7 @@ describe("AES-GCM on the device thread", () => {
     const faults: string[] = [];
     const store = Pkcs11KeyStore.open(
       "default",
-      { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 2, deviceThread: true, callTimeoutMs: 1 },
+      { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 2, deviceThread: true, deviceThreadInlinePerTurn: 0, callTimeoutMs: 1 },
       { tokenFault: (op) => faults.push(op) },
     );
     try {
@@ -166,7 +185,7 @@ describe("AES-GCM on the device thread", () => {
     const faults: string[] = [];
     const store = Pkcs11KeyStore.open(
       "default",
-      { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 2, deviceThread: true },
+      { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 2, deviceThread: true, deviceThreadInlinePerTurn: 0 },
       { tokenFault: (op) => faults.push(op) },
     );
     try {
