@@ -86,26 +86,9 @@ export class AsymmetricOps {
       // that dropping it meanwhile cannot destroy it under the thread.
       const thread = this.thread;
       const copies = this.copies;
-      const sig = await this.device.runDetached("sign", async () => {
-        const key = copies.pick(label, o!, "privateKey", token);
-        copies.pin(key);
-        try {
-          const r = await thread.run({
-            kind: "sign",
-            mechanism: mech.mechanism,
-            key,
-            fallbackKey: key === token ? undefined : token,
-            iv: EMPTY,
-            aad: EMPTY,
-            input: data,
-            outputBytes: info.signatureBytes,
-          });
-          if (r.lostCopy) copies.lost();
-          return r.output;
-        } finally {
-          copies.unpin(key);
-        }
-      }, undefined, "ECDSA");
+      const key = { label, state: o!, half: "privateKey" as const, token };
+      const job = { kind: "sign" as const, mechanism: mech.mechanism, iv: EMPTY, aad: EMPTY, input: data, outputBytes: info.signatureBytes };
+      const sig = await this.device.runDetached("sign", () => thread.runOnKey(copies, key, job), undefined, "ECDSA");
       return ecdsaRawToDer(sig);
     }
     if (info.spec === "ECC_NIST_P256") {

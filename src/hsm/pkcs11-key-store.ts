@@ -312,11 +312,7 @@ export class Pkcs11KeyStore implements KeyStore {
     if (drained && threadIdle) this.copies.close();
   }
 
-  /**
-   * An AES-GCM call on the device thread. The key's copy (made now if admitted) is pinned until the answer
-   * is back, so dropping it meanwhile cannot destroy it under the thread; a copy gone with its session is
-   * retried there on the token object.
-   */
+  /** An AES-GCM call on the device thread, on the key's session copy when there is one (pinned meanwhile). */
   private onThread(
     op: "encrypt" | "decrypt",
     label: string,
@@ -328,23 +324,9 @@ export class Pkcs11KeyStore implements KeyStore {
     outputBytes: number,
     classify?: (rv: number | undefined) => KmsError | undefined,
   ): Promise<Buffer> {
-    const thread = this.thread!;
-    return this.device.runDetached(
-      op,
-      async () => {
-        const key = this.copies.pick(label, o, "secret", token);
-        this.copies.pin(key);
-        try {
-          const r = await thread.run({ kind: op, mechanism: pkcs11js.CKM_AES_GCM, key, fallbackKey: key === token ? undefined : token, iv, aad, input, outputBytes });
-          if (r.lostCopy) this.copies.lost();
-          return r.output;
-        } finally {
-          this.copies.unpin(key);
-        }
-      },
-      classify,
-      "AES_GCM",
-    );
+    const key = { label, state: o, half: "secret" as const, token };
+    const job = { kind: op, mechanism: pkcs11js.CKM_AES_GCM, iv, aad, input, outputBytes };
+    return this.device.runDetached(op, () => this.thread!.runOnKey(this.copies, key, job), classify, "AES_GCM");
   }
 
   /**

@@ -1,6 +1,7 @@
 import type pkcs11js from "pkcs11js";
 import { DEFAULT_INLINE_PER_TURN, type DeviceJob, type DeviceThread } from "./device-thread.js";
 import { rvOf } from "./return-values.js";
+import type { CopiedHalf, CopyState, SessionCopies } from "./session-copies.js";
 import { CallTimeoutError, PoolClosedError, sessionLostWith } from "./session-pool.js";
 
 /**
@@ -34,6 +35,27 @@ export class ThreadSession {
   /** Whether this call should go to the device thread now (see DeviceThread.offload). */
   offload(): boolean {
     return this.thread.offload(this.inlinePerTurn);
+  }
+
+  /**
+   * Runs `job` on `half` of a key: its session copy (made now if admitted), else the token object. The copy
+   * is pinned until the answer is back, so dropping it meanwhile cannot destroy it under the thread; a copy
+   * gone with its session is retried there on the token object, and `copies` is told.
+   */
+  async runOnKey(
+    copies: SessionCopies,
+    key: { readonly label: string; readonly state: CopyState; readonly half: CopiedHalf; readonly token: pkcs11js.Handle },
+    job: Omit<DeviceJob, "key" | "fallbackKey">,
+  ): Promise<Buffer> {
+    const handle = copies.pick(key.label, key.state, key.half, key.token);
+    copies.pin(handle);
+    try {
+      const r = await this.run({ ...job, key: handle, fallbackKey: handle === key.token ? undefined : key.token });
+      if (r.lostCopy) copies.lost();
+      return r.output;
+    } finally {
+      copies.unpin(handle);
+    }
   }
 
   /** Runs `job` on the device thread; rejects with PoolClosedError once the store is closing. */
