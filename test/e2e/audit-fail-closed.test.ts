@@ -66,6 +66,8 @@ describe("sync durability fails closed", () => {
     renameSync(`${dir}.moved`, dir);
     await encrypt(100);
     acked.push(100);
+    // The file that could not be rotated is live again and over maxFileBytes, so the daemon rotates it right
+    // after answering: auditEvents reads while that rename happens (it opens the live file before listing).
     const logged = new Set(auditEvents(dir).filter((e) => e.eventName === "Encrypt" && !e.errorCode).map((e) => (e.requestParameters as { encryptionContext: { n: string } }).encryptionContext.n));
     for (const n of acked) expect(logged.has(String(n)), `acknowledged request ${n} has no audit event`).toBe(true);
 
