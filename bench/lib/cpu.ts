@@ -31,7 +31,8 @@ export class ForeignCpu {
   }
 }
 
-function machineJiffies(): { busy: number; total: number } {
+/** Busy and total jiffies of the whole machine since boot (all cores; /proc/stat's first line). */
+export function machineJiffies(): { busy: number; total: number } {
   const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
   // cpu  user nice system idle iowait irq softirq steal ...
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line
