@@ -3,7 +3,7 @@ import type { Server as HttpServer } from "node:http";
 import { loadAccessKeys } from "./api/aws/access-keys.js";
 import { startAwsServer } from "./api/aws/server.js";
 import { SigV4Verifier } from "./api/aws/sigv4.js";
-import { type GrpcServer, KMS_SERVICE_NAME, startGrpcServer } from "./api/grpc/server.js";
+import { type GrpcServer, KMS_SERVICE_NAME, loadReflection, startGrpcServer } from "./api/grpc/server.js";
 import { quotaGateFor } from "./api/quota-gate.js";
 import { auditedService } from "./audit/auditor.js";
 import { withInternalAudit } from "./audit/internal-events.js";
@@ -168,6 +168,11 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   let awsPort: number | undefined;
   let audit: AuditRuntime | undefined;
   try {
+    // Loaded while the start-up worker opens the tokens (the main thread would be idle), like the records.
+    const reflection = loadReflection().catch((err: unknown) => {
+      log.warn({ err }, "gRPC server reflection unavailable");
+      return undefined;
+    });
     // Read while the start-up worker opens the tokens (the main thread would be idle); nothing writes yet.
     const records = await readAllRecords(metadata);
     await connections.start();
@@ -238,6 +243,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       metrics,
       quotas,
       audit,
+      reflection,
     });
     if (config.aws.enabled) {
       const keys = loadAccessKeys(config.aws.accessKeyFiles, config.accountId);
@@ -287,10 +293,6 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
   }
   // uptimeMs: from process start, so the log shows the start-up time (docs/benchmarks.md).
   log.info({ grpcPort: grpcRef.port, awsPort, metricsPort, uptimeMs: Math.round(process.uptime() * 1000) }, "p11kms serving");
-  grpcRef.addReflection().then(
-    () => log.info("gRPC server reflection ready"),
-    (err: unknown) => log.warn({ err }, "gRPC server reflection unavailable"),
-  );
 
   async function closeAll(): Promise<void> {
     metricsServer?.close();

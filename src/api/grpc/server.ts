@@ -21,15 +21,14 @@ export interface GrpcServer {
   readonly server: Server;
   readonly port: number;
   readonly health: HealthImplementation;
-  /**
-   * Adds server reflection (so grpcurl needs no proto files). Called just after the server starts serving:
-   * loading @grpc/reflection and parsing the protos costs ~0.3–0.4 s of CPU, kept off the start-up path
-   * (docs/benchmarks.md); until it resolves, reflection calls answer UNIMPLEMENTED.
-   */
-  addReflection(): Promise<void>;
 }
 
-/** The gRPC server: KMS service and grpc.health.v1; server reflection follows ({@link GrpcServer.addReflection}). */
+/** Server reflection, ready to add to a server (so grpcurl needs no proto files). */
+export interface Reflection {
+  addToServer(server: Server): void;
+}
+
+/** The gRPC server: KMS service, grpc.health.v1, and server reflection when `reflection` resolves to one. */
 export async function startGrpcServer(opts: {
   listen: string;
   maxMessageBytes: number;
@@ -43,6 +42,8 @@ export async function startGrpcServer(opts: {
   quotas?: QuotaGate | undefined;
   /** The audit pipeline; without it calls are not audited and WatchAuditEvents streams nothing. */
   audit?: AuditRuntime | undefined;
+  /** From {@link loadReflection}, started early; undefined: served without reflection. */
+  reflection?: Promise<Reflection | undefined> | undefined;
 }): Promise<GrpcServer> {
   const server = new Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
@@ -62,23 +63,24 @@ export async function startGrpcServer(opts: {
 
   const health = new HealthImplementation({ "": "NOT_SERVING", [KMS_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(server);
-
+  (await opts.reflection)?.addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(opts.listen, credentialsFor(opts.tls), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  return { server, port, health, addReflection: async () => (await reflection()).addToServer(server) };
+  return { server, port, health };
 }
 
-let reflectionService: Promise<{ addToServer(server: Server): void }> | undefined;
-
-/** Reflection describes every service this server exposes, health included, so grpcurl can call both. */
-function reflection(): Promise<{ addToServer(server: Server): void }> {
-  reflectionService ??= (async () => {
-    const [{ loadSync }, { ReflectionService }] = await Promise.all([import("@grpc/proto-loader"), import("@grpc/reflection")]);
-    return new ReflectionService(loadSync([join(PROTO_ROOT, "p11kms/v1/kms.proto"), healthProtoPath], { includeDirs: [PROTO_ROOT] }));
-  })();
-  return reflectionService;
+/**
+ * Loads server reflection, which describes every service this server exposes (health included) so grpcurl
+ * can call both. Loading @grpc/reflection and parsing the protos takes ~0.2–0.3 s of the event loop, so the
+ * daemon starts it while the key stores open (the main thread mostly waits for the token scan then) and the
+ * server is started with it: added after the server was serving, it held up the first calls by as much
+ * (docs/benchmarks.md).
+ */
+export async function loadReflection(): Promise<Reflection> {
+  const [{ loadSync }, { ReflectionService }] = await Promise.all([import("@grpc/proto-loader"), import("@grpc/reflection")]);
+  return new ReflectionService(loadSync([join(PROTO_ROOT, "p11kms/v1/kms.proto"), healthProtoPath], { includeDirs: [PROTO_ROOT] }));
 }
 
 /**
