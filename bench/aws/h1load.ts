@@ -26,14 +26,19 @@ export async function h1load(spec: {
   requests?: number;
   logFile: string;
 }): Promise<H1Result> {
-  const args = ["--h1", "-t", "1", "-c", String(spec.clients), "-m", "1", "-d", spec.bodyFile];
+  // -N: a connection silent for 10 s is closed (its request counted as failed) instead of h2load waiting for
+  // it indefinitely — moto_server now and then leaves one hanging at the end of a timed run.
+  const args = ["--h1", "-t", "1", "-c", String(spec.clients), "-m", "1", "-N", "10", "-d", spec.bodyFile];
   for (const [k, v] of Object.entries(spec.headers)) args.push("-H", `${k}: ${v}`);
   if (spec.durationS !== undefined) args.push("-D", String(spec.durationS));
   if (spec.requests !== undefined) args.push("-n", String(spec.requests));
   rmSync(spec.logFile, { force: true });
   args.push(`--log-file=${spec.logFile}`, spec.url);
-  const { stdout } = await run("h2load", args, { timeout: 180_000, maxBuffer: 64 * 1024 * 1024 }).catch((e: { stdout?: string; stderr?: string; message: string }) => {
-    throw new Error(`h2load failed: ${e.message.split("\n")[0]}\n${(e.stdout ?? "").slice(-1500)}${(e.stderr ?? "").slice(-1500)}`);
+  // A timed run that has not ended 30 s after its duration is stuck (see -N): fail it rather than wait minutes.
+  const timeout = spec.durationS !== undefined ? (spec.durationS + 30) * 1000 : 180_000;
+  const { stdout } = await run("h2load", args, { timeout, maxBuffer: 64 * 1024 * 1024 }).catch((e: { stdout?: string; stderr?: string; message: string; code?: unknown; signal?: unknown }) => {
+    const how = `exit code ${String(e.code)}, signal ${String(e.signal)}`;
+    throw new Error(`h2load failed (${how}): ${e.message.split("\n")[0]}\n${(e.stdout ?? "").slice(-1500)}${(e.stderr ?? "").slice(-1500)}`);
   });
   const rps = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(stdout);
   const done = /requests: \d+ total, \d+ started, (\d+) done/.exec(stdout);

@@ -40,14 +40,20 @@ try {
   const responder = await startChild("node:http responder", process.execPath, [join(PROJECT_ROOT, "dist-bench/bench/aws/responder.js"), "0"]);
   rows.push({ scenario: "node:http fixed responder (ceiling)", result: await scenario(`http://127.0.0.1:${responder}`, "Encrypt", encryptBody, credentials) });
 
-  const moto = await startMoto();
-  if (moto) {
-    const motoKms = new KMSClient({ endpoint: moto, region: REGION, credentials, maxAttempts: 1 });
-    const motoKey = (await motoKms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
-    await motoKms.send(new EncryptCommand({ KeyId: motoKey, Plaintext: Buffer.alloc(4096, 7) }));
-    motoKms.destroy();
-    const motoBody = JSON.stringify({ KeyId: motoKey, Plaintext: Buffer.alloc(4096, 7).toString("base64") });
-    rows.push({ scenario: "moto_server Encrypt 4 KB (same requests)", result: await scenario(moto, "Encrypt", motoBody, credentials) });
+  // moto_server is only a point of comparison: when it fails (it sometimes does not start, or leaves a
+  // connection hanging), the report goes on without it and says why.
+  try {
+    const moto = await startMoto();
+    if (moto) {
+      const motoKms = new KMSClient({ endpoint: moto, region: REGION, credentials, maxAttempts: 1 });
+      const motoKey = (await motoKms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+      await motoKms.send(new EncryptCommand({ KeyId: motoKey, Plaintext: Buffer.alloc(4096, 7) }));
+      motoKms.destroy();
+      const motoBody = JSON.stringify({ KeyId: motoKey, Plaintext: Buffer.alloc(4096, 7).toString("base64") });
+      rows.push({ scenario: "moto_server Encrypt 4 KB (same requests)", result: await scenario(moto, "Encrypt", motoBody, credentials) });
+    }
+  } catch (err) {
+    process.stderr.write(`moto_server comparison skipped: ${(err instanceof Error ? err.message : String(err)).split("\n")[0]}\n`);
   }
   report(rows);
 } catch (err) {
@@ -118,7 +124,7 @@ async function startMoto(): Promise<string | undefined> {
   const port = 40000 + Math.floor(Math.random() * 20000);
   children.push(spawn(bin, ["-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" }));
   const endpoint = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 300; i++) {
     try {
       await fetch(endpoint);
       return endpoint;
@@ -126,7 +132,7 @@ async function startMoto(): Promise<string | undefined> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  throw new Error("moto_server did not start");
+  throw new Error("moto_server did not start within 30 s");
 }
 
 function report(rows: Row[]): void {
