@@ -91,20 +91,30 @@ describe("AES-GCM on the device thread", () => {
     expect(await threaded.verify(r, "ECDSA_SHA_256", createHash("sha256").update(messages[0]!).digest(), sig)).toBe(true);
   });
 
-  it("by default keeps lone calls on the event loop and sends a turn's further calls to the thread", async () => {
+  it("by default keeps lone calls on the event loop, sends a turn's further calls to the thread, and a lone call right after a big batch too", async () => {
     const store = Pkcs11KeyStore.open("default", { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin, maxSessions: 4, deviceThread: true });
     try {
       const iv = await store.nonce(12);
-      const before = deviceThreadStats().calls;
-      for (let i = 0; i < 5; i++) {
+      const lone = async () => {
         await new Promise((resolve) => setImmediate(resolve)); // a turn of the event loop each, as separate requests
         await store.encryptAesGcm(ref(1), iv, Buffer.alloc(0), Buffer.from("alone"));
-      }
+      };
+      await lone(); // the thread is shared with the other tests: after this call its last batch held one call at most
+      let before = deviceThreadStats().calls;
+      for (let i = 0; i < 5; i++) await lone();
       expect(deviceThreadStats().calls).toBe(before);
       await new Promise((resolve) => setImmediate(resolve));
       const burst = await Promise.all(Array.from({ length: 50 }, () => store.encryptAesGcm(ref(1), iv, Buffer.alloc(0), Buffer.from("burst"))));
       expect(burst.every((ct) => ct.length === 5 + 16)).toBe(true);
       expect(deviceThreadStats().calls - before).toBe(48); // the first two of the turn ran on the loop
+      // Under load the thread is idle only between batches: the next call still goes to it. That batch held
+      // one call, so the calls after it are lone calls again, on the loop.
+      before = deviceThreadStats().calls;
+      await lone();
+      expect(deviceThreadStats().calls - before).toBe(1);
+      await lone();
+      await lone();
+      expect(deviceThreadStats().calls - before).toBe(1);
     } finally {
       await store.close();
     }
