@@ -34,6 +34,8 @@ export interface FileLogHooks {
   written(events: readonly AuditEvent[]): void;
   backlog(queued: number): void;
   writeFailed(err: unknown): void;
+  /** The file could not be rotated; the batch before it was written and answered (see writeBatch). */
+  rotateFailed(err: unknown): void;
   digest(outcome: "written" | "failed", reason: DigestReason, err?: unknown): void;
   recovered?(info: { seq: number; tornBytes: number; previousRunClean: boolean }): void;
 }
@@ -175,14 +177,28 @@ export class FileAuditLog {
       this.eventsSinceDigest = events;
       for (const p of batch) p.resolve();
       this.opts.hooks.written(batch.map((p) => p.event));
-      if (this.size >= this.opts.maxFileBytes) await this.rotate();
     } catch (err) {
-      this.needsRecovery = true;
-      await this.fh?.close().catch(() => undefined);
-      this.fh = undefined;
+      await this.dropFile();
       this.opts.hooks.writeFailed(err);
       for (const p of batch) p.reject(err);
+      return;
     }
+    if (this.size < this.opts.maxFileBytes) return;
+    try {
+      await this.rotate();
+    } catch (err) {
+      // Reported apart from write failures: this batch is written and answered. The next batch reopens the
+      // file (or fails, fail closed, if it cannot) and rotates it once it can.
+      await this.dropFile();
+      this.opts.hooks.rotateFailed(err);
+    }
+  }
+
+  /** After a failure: the file is closed and the next batch reopens it, continuing from what it holds. */
+  private async dropFile(): Promise<void> {
+    this.needsRecovery = true;
+    await this.fh?.close().catch(() => undefined);
+    this.fh = undefined;
   }
 
   private async write(text: string): Promise<void> {

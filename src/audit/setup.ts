@@ -63,6 +63,10 @@ export async function startAudit(opts: {
         metrics.auditWriteFailures.inc();
         log.error({ err }, "audit log write failed");
       },
+      rotateFailed: (err) => {
+        metrics.auditRotationFailures.inc();
+        log.error({ err }, "audit log rotation failed (its events are written; the file is rotated with a later batch)");
+      },
       digest: (outcome, reason, err) => {
         metrics.auditDigests.inc({ outcome });
         // Logged when signing starts failing and when it works again, not on every batch in between.

@@ -87,6 +87,11 @@ export class Metrics {
     help: "Audit log writes that failed (with sync durability, each failed the requests of its batch).",
     registers: [this.registry],
   });
+  readonly auditRotationFailures = new Counter({
+    name: "p11kms_audit_rotation_failures_total",
+    help: "Audit log rotations that failed after their batch was written (no event lost; the file grows past its size until rotated).",
+    registers: [this.registry],
+  });
   readonly auditEvents = new Counter({
     name: "p11kms_audit_events_total",
     help: "Audit events written to the audit log.",

@@ -56,9 +56,12 @@ describe("sync durability fails closed", () => {
     expect(new Set(failures)).toEqual(new Set(["KMSInternalException"]));
     expect((await rpcError(c, c.generateRandom, pb.GenerateRandomRequest.fromPartial({ numberOfBytes: 8 }))).type).toBe("KMSInternalException");
     expect(d.logs.some((l) => l.msg === "audit log write failed")).toBe(true);
+    // The rotation that first met the broken directory is reported as such: its batch had been written.
+    expect(d.logs.some((l) => String(l.msg).startsWith("audit log rotation failed"))).toBe(true);
     const metricsPort = d.logs.find((l) => l.msg === "p11kms serving")!.metricsPort as number;
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(Number(/^p11kms_audit_write_failures_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^p11kms_audit_rotation_failures_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
     expect(metrics).toMatch(/^p11kms_audit_backlog_events \d+/m);
 
     // The directory comes back: requests succeed again and the chain goes on.

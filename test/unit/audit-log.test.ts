@@ -44,7 +44,7 @@ function openLog(o: Partial<FileLogOptions> = {}): Promise<FileAuditLog> {
     digestIntervalMs: 60_000,
     maxBacklog: 10_000,
     signer: () => signer,
-    hooks: { written: (e) => written.push([...e]), backlog: () => undefined, writeFailed: () => undefined, digest: () => undefined },
+    hooks: { written: (e) => written.push([...e]), backlog: () => undefined, writeFailed: () => undefined, rotateFailed: () => undefined, digest: () => undefined },
     ...o,
   });
 }

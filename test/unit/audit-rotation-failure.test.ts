@@ -40,10 +40,12 @@ const MAX_FILE_BYTES = 1500;
 let root: string;
 let auditDir: string;
 let failures: unknown[];
+let rotationFailures: unknown[];
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), "p11kms-audit-rot-"));
   auditDir = join(root, "audit");
   failures = [];
+  rotationFailures = [];
 });
 afterEach(() => {
   at.beforeRename = undefined;
@@ -64,7 +66,7 @@ function openLog(): Promise<FileAuditLog> {
     digestIntervalMs: 60_000,
     maxBacklog: 1000,
     signer: () => signer,
-    hooks: { written: () => undefined, backlog: () => undefined, writeFailed: (err) => failures.push(err), digest: () => undefined },
+    hooks: { written: () => undefined, backlog: () => undefined, writeFailed: (err) => failures.push(err), rotateFailed: (err) => rotationFailures.push(err), digest: () => undefined },
   });
 }
 
@@ -112,6 +114,9 @@ describe("a rotation that fails half-way", () => {
     };
     const acked: string[] = [];
     await untilRotation(log, acked, () => tried);
+    // Reported as a rotation failure, not a write failure: every event so far is written and answered.
+    await vi.waitFor(() => expect(rotationFailures).toHaveLength(1));
+    expect(failures).toEqual([]);
     await expect(log.append(event(100))).rejects.toThrow(); // every reopen fails now: fail closed
     expect(failures.length).toBeGreaterThan(0);
     restoreDir();
@@ -137,7 +142,10 @@ describe("a rotation that fails half-way", () => {
     };
     const acked: string[] = [];
     await untilRotation(log, acked, () => tried);
+    await vi.waitFor(() => expect(rotationFailures).toHaveLength(1));
+    expect(failures).toEqual([]);
     await expect(log.append(event(100))).rejects.toThrow();
+    expect(failures.length).toBeGreaterThan(0);
     restoreDir();
     await log.append(event(200)); // a new live file, chained to the rotated file's rotate digest
     acked.push("r200");
