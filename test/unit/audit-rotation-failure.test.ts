@@ -104,25 +104,35 @@ function requestIds(files: { text: string }[]): string[] {
   });
 }
 
+/**
+ * Appends until a rotation, breaking the directory just before or just after its rename; checks that this is
+ * reported as a rotation failure (not a write failure), that the next event then fails (fail closed), and that
+ * once the directory is back an event is written again. Returns the acknowledged request ids; the log is closed.
+ */
+async function breakRotationThenRecover(step: "beforeRename" | "afterRename"): Promise<string[]> {
+  const log = await openLog();
+  let tried = false;
+  at[step] = () => {
+    tried = true;
+    breakDir();
+  };
+  const acked: string[] = [];
+  await untilRotation(log, acked, () => tried);
+  // Reported as a rotation failure, not a write failure: every event so far is written and answered.
+  await vi.waitFor(() => expect(rotationFailures).toHaveLength(1));
+  expect(failures).toEqual([]);
+  await expect(log.append(event(100))).rejects.toThrow(); // every reopen fails now: fail closed
+  expect(failures.length).toBeGreaterThan(0);
+  restoreDir();
+  await log.append(event(200));
+  acked.push("r200");
+  await log.close();
+  return acked;
+}
+
 describe("a rotation that fails half-way", () => {
   it("fails at the rename (directory gone): the file keeps every acknowledged event and is rotated once it is back", async () => {
-    const log = await openLog();
-    let tried = false;
-    at.beforeRename = () => {
-      tried = true;
-      breakDir();
-    };
-    const acked: string[] = [];
-    await untilRotation(log, acked, () => tried);
-    // Reported as a rotation failure, not a write failure: every event so far is written and answered.
-    await vi.waitFor(() => expect(rotationFailures).toHaveLength(1));
-    expect(failures).toEqual([]);
-    await expect(log.append(event(100))).rejects.toThrow(); // every reopen fails now: fail closed
-    expect(failures.length).toBeGreaterThan(0);
-    restoreDir();
-    await log.append(event(200)); // reopens the unrenamed file, continues its chain, rotates it
-    acked.push("r200");
-    await log.close();
+    const acked = await breakRotationThenRecover("beforeRename"); // reopens the unrenamed file, continues its chain, rotates it
 
     const files = logFiles();
     expect(files.map((f) => f.name)).toEqual(["audit.jsonl.000000000000", "audit.jsonl"]);
@@ -134,22 +144,7 @@ describe("a rotation that fails half-way", () => {
   });
 
   it("fails at the reopen (directory gone right after the rename): the chain goes on from the rotated file", async () => {
-    const log = await openLog();
-    let tried = false;
-    at.afterRename = () => {
-      tried = true;
-      breakDir();
-    };
-    const acked: string[] = [];
-    await untilRotation(log, acked, () => tried);
-    await vi.waitFor(() => expect(rotationFailures).toHaveLength(1));
-    expect(failures).toEqual([]);
-    await expect(log.append(event(100))).rejects.toThrow();
-    expect(failures.length).toBeGreaterThan(0);
-    restoreDir();
-    await log.append(event(200)); // a new live file, chained to the rotated file's rotate digest
-    acked.push("r200");
-    await log.close();
+    const acked = await breakRotationThenRecover("afterRename"); // a new live file, chained to the rotated file's rotate digest
 
     const files = logFiles();
     expect(files.map((f) => f.name)).toEqual(["audit.jsonl.000000000000", "audit.jsonl"]);
