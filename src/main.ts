@@ -1,8 +1,8 @@
 import { ConfigError, loadConfig } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
-import { type PrepareRequest, StorePreparation } from "./hsm/prepared-open.js";
-import { readPin } from "./hsm/pin.js";
+import { readPin } from "./config/pin.js";
+import { type PrepareRequest, StorePreparation } from "./hsm/index.js";
 import { createLogger } from "./observability/logger.js";
 
 /**

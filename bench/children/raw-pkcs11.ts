@@ -25,9 +25,9 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import pkcs11js from "pkcs11js";
-import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
-import { aes256KeyTemplate, keyLabel, keyObjectId } from "../../src/hsm/templates.js";
-import { openToken } from "../../src/hsm/token.js";
+import { Pkcs11KeyStore } from "../../src/hsm/index.js";
+import { aes256KeyTemplate, keyLabel, keyObjectId } from "../../src/hsm/objects/templates.js";
+import { openToken } from "../../src/hsm/runtime/token.js";
 import { HEADER_BYTES, IV_BYTES, TAG_BYTES } from "../../src/kms/ciphertext.js";
 import { prepareSign } from "./sign-ops.js";
 

@@ -7,9 +7,9 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { probeCapabilities } from "../../src/hsm/capabilities.js";
-import { signingMechanism } from "../../src/hsm/mechanisms.js";
-import { keyLabel, keyObjectId, keyPairTemplates } from "../../src/hsm/templates.js";
+import { probeCapabilities } from "../../src/hsm/objects/capabilities.js";
+import { signingMechanism } from "../../src/hsm/objects/mechanisms.js";
+import { keyLabel, keyObjectId, keyPairTemplates } from "../../src/hsm/objects/templates.js";
 
 export type SignAlgorithm = "ecdsa" | "pss";
 

@@ -1,5 +1,5 @@
 import pkcs11js from "pkcs11js";
-import { KmsError } from "../kms/errors.js";
+import type { AuditSigner } from "../audit/signer.js";
 import type { KeyMaterialRef, KeyStore, UnwrapRequest } from "../kms/ports.js";
 import type {
   AsymmetricKeySpec,
@@ -12,48 +12,44 @@ import type {
   WrappingAlgorithm,
   WrappingKeySpec,
 } from "../kms/types.js";
-import type { AuditSigner } from "../audit/signer.js";
-import { AsymmetricOps } from "./asymmetric-ops.js";
-import { Pkcs11AuditSigner } from "./audit-signing-key.js";
-import { type OaepFallbackSetting, type ProbedCapabilities, probeOnOwnSession } from "./capabilities.js";
-import { generateDataKeyPair } from "./data-key-pairs.js";
-import { Device, type DeviceObserver, isStaleKeyHandle } from "./device.js";
-import { deviceThreadFor } from "./device-thread.js";
-import { ThreadSession } from "./thread-session.js";
-import { HmacOps } from "./hmac-ops.js";
-import { ImportOps } from "./import-ops.js";
-import { KeyObjectCache, type KeyObjects, handlesOf } from "./key-objects.js";
-import { isGcmAuthFailure } from "./return-values.js";
-import { SessionCopies } from "./session-copies.js";
-import type { SessionPoolEvents } from "./session-pool.js";
-import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId, parseKeyLabel } from "./templates.js";
-import type { PreparedStore } from "./prepared-open.js";
-import { DEFAULT_CALL_TIMEOUT_MS, type TokenOptions, openToken } from "./token.js";
+import { type OaepFallbackSetting, type ProbedCapabilities, probeOnOwnSession } from "./objects/capabilities.js";
+import { QUARANTINE_PREFIX, keyLabel, parseKeyLabel } from "./objects/templates.js";
+import { AesOps } from "./ops/aes.js";
+import { AsymmetricOps } from "./ops/asymmetric.js";
+import { Pkcs11AuditSigner } from "./ops/audit-signing-key.js";
+import { generateDataKeyPair } from "./ops/data-key-pairs.js";
+import { HmacOps } from "./ops/hmac.js";
+import { ImportOps } from "./ops/import.js";
+import { RandomSource } from "./ops/random.js";
+import { Device, type DeviceObserver, isStaleKeyHandle } from "./runtime/device.js";
+import { deviceThreadFor } from "./runtime/device-thread.js";
+import { KeyObjectCache, handlesOf } from "./runtime/key-objects.js";
+import type { PreparedStore } from "./runtime/prepared-open.js";
+import { SessionCopies } from "./runtime/session-copies.js";
+import type { SessionPoolEvents } from "./runtime/session-pool.js";
+import { ThreadSession } from "./runtime/thread-session.js";
+import { DEFAULT_CALL_TIMEOUT_MS, type TokenOptions, openToken } from "./runtime/token.js";
 
 /** Default bound on keys with an in-memory session copy (see {@link SessionCopies}); ~8 KiB each in SoftHSM2. */
 export const DEFAULT_SESSION_COPIES = 1000;
 
-export { Pkcs11OperationError } from "./device.js";
+export { Pkcs11OperationError } from "./runtime/device.js";
 
-/** Everything a key store reports about its device (failures, faults, replaced sessions); see device.ts. */
+/** Everything a key store reports about its device (failures, faults, replaced sessions); see runtime/device.ts. */
 export type KeyStoreObserver = DeviceObserver & SessionPoolEvents;
 
-const TAG_BITS = 128;
-/** One device RNG call serves this many bytes of nonces (341 AES-GCM IVs). */
-const NONCE_BLOCK_BYTES = 4096;
-
 /**
- * The KeyStore port on a PKCS#11 token: AES and RNG here, key pairs in {@link AsymmetricOps}, HMAC in
- * {@link HmacOps}. Object handles are found once, at open, and cached ({@link KeyObjectCache}).
- *
- * AES-GCM runs on the device thread (device-thread.ts: one message per event-loop turn, a few µs per call
- * under load) unless `deviceThread: false`; then, like RNG, synchronously on the event loop, which on
- * SoftHSM2 costs less than the 40–80 µs a hop to the libuv thread pool adds (see docs/benchmarks.md).
+ * The KeyStore port on a PKCS#11 token: the one face of src/hsm. Each key family's operations live in
+ * ops/ (AES, asymmetric, HMAC, import, data key pairs, RNG); this class routes the port's calls to them and
+ * owns what spans them: the key objects' handles (found once, at open, and cached: {@link KeyObjectCache}),
+ * the session copies of hot keys, a stale handle's second look-up, destruction and quarantine, close.
  */
 export class Pkcs11KeyStore implements KeyStore {
   private readonly objects = new KeyObjectCache();
   /** Keys whose objects are being looked up again after a stale handle (see {@link withFreshHandles}). */
   private readonly refinding = new Map<string, Promise<boolean>>();
+  private readonly aes: AesOps;
+  private readonly random: RandomSource;
   private readonly asym: AsymmetricOps;
   private readonly hmac: HmacOps;
   private readonly imports: ImportOps;
@@ -71,14 +67,12 @@ export class Pkcs11KeyStore implements KeyStore {
     private readonly thread?: ThreadSession,
   ) {
     this.copies = new SessionCopies(device.mod, openSession, { capacity: sessionCopies }, () => this.objects.values());
+    this.aes = new AesOps(device, this.objects, this.copies, thread);
+    this.random = new RandomSource(device);
     this.asym = new AsymmetricOps(device, this.objects, capabilities, this.copies, thread);
     this.hmac = new HmacOps(device, this.objects, capabilities.allowedMechanisms);
     this.imports = new ImportOps(device, this.objects, capabilities, importFallback);
   }
-
-  /** Device random bytes not yet handed out as nonces (public values: IVs). */
-  private nonceBlock: Buffer = Buffer.alloc(0);
-  private nonceOffset = 0;
 
   /** `prepared`: the probe and scan already made by the start-up worker (prepared-open.ts), used as they are. */
   static open(id: string, opts: TokenOptions, observer: KeyStoreObserver = {}, prepared?: PreparedStore): Pkcs11KeyStore {
@@ -114,75 +108,21 @@ export class Pkcs11KeyStore implements KeyStore {
     return new Pkcs11AuditSigner(this.device, (label, cls) => this.objects.others.get(label)?.find((o) => o.cls === cls)?.handle);
   }
 
-  async generateAesKey(ref: KeyMaterialRef): Promise<void> {
-    if (this.objects.has(ref)) throw new Error(`key object ${keyLabel(ref.keyId, ref.version)} already exists`);
-    const template = aes256KeyTemplate(keyLabel(ref.keyId, ref.version), keyObjectId(ref.keyId, ref.version));
-    const handle = await this.device.run("generate key", (s) =>
-      this.device.mod.C_GenerateKey(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template),
-    );
-    this.objects.set(ref, { secret: handle });
+  generateAesKey(ref: KeyMaterialRef): Promise<void> {
+    return this.aes.generateAesKey(ref);
   }
-
   encryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
-    return this.withFreshHandles(ref, () => this.encryptOnce(ref, iv, aad, plaintext));
+    return this.withFreshHandles(ref, () => this.aes.encrypt(ref, iv, aad, plaintext));
   }
-
   decryptAesGcm(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, body: Buffer): Promise<Buffer> {
-    return this.withFreshHandles(ref, () => this.decryptOnce(ref, iv, aad, body));
+    return this.withFreshHandles(ref, () => this.aes.decrypt(ref, iv, aad, body));
   }
-
-  private async encryptOnce(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
-    const label = keyLabel(ref.keyId, ref.version);
-    const o = this.objects.getByLabel(label);
-    const token = secretIn(o, ref);
-    if (this.thread?.offload()) return this.onThread("encrypt", label, o!, token, iv, aad, plaintext, plaintext.length + TAG_BITS / 8);
-    const out = Buffer.allocUnsafe(plaintext.length + TAG_BITS / 8);
-    const mech = gcm(iv, aad);
-    return this.device.run("encrypt", (s) => {
-      this.initOnCopy(label, o!, token, (key) => this.device.mod.C_EncryptInit(s, mech, key));
-      return this.device.mod.C_Encrypt(s, plaintext, out);
-    }, undefined, "AES_GCM");
+  generateRandom(length: number): Promise<Buffer> {
+    return this.random.generateRandom(length);
   }
-
-  private async decryptOnce(ref: KeyMaterialRef, iv: Buffer, aad: Buffer, body: Buffer): Promise<Buffer> {
-    const label = keyLabel(ref.keyId, ref.version);
-    const o = this.objects.getByLabel(label);
-    const token = secretIn(o, ref);
-    const classify = (rv: number | undefined) =>
-      isGcmAuthFailure(rv)
-        ? new KmsError("InvalidCiphertextException", "The ciphertext is invalid, was tampered with, or the encryption context does not match.")
-        : undefined;
-    if (this.thread?.offload()) return this.onThread("decrypt", label, o!, token, iv, aad, body, body.length, classify);
-    const mech = gcm(iv, aad);
-    const out = Buffer.allocUnsafe(body.length);
-    return this.device.run(
-      "decrypt",
-      (s) => {
-        this.initOnCopy(label, o!, token, (key) => this.device.mod.C_DecryptInit(s, mech, key));
-        return this.device.mod.C_Decrypt(s, body, out);
-      },
-      classify,
-      "AES_GCM",
-    );
+  nonce(length: number): Promise<Buffer> {
+    return this.random.nonce(length);
   }
-
-  async generateRandom(length: number): Promise<Buffer> {
-    return this.device.run("generate random", (s) => this.device.mod.C_GenerateRandom(s, Buffer.allocUnsafe(length)), undefined, "RNG");
-  }
-
-  async nonce(length: number): Promise<Buffer> {
-    if (length > NONCE_BLOCK_BYTES) return this.generateRandom(length);
-    if (this.nonceOffset + length > this.nonceBlock.length) {
-      // Concurrent refills are harmless: each replaces the block with fresh device bytes and resets the
-      // offset, and a slice is only ever taken by advancing the offset, so no byte is handed out twice.
-      this.nonceBlock = await this.generateRandom(NONCE_BLOCK_BYTES);
-      this.nonceOffset = 0;
-    }
-    const start = this.nonceOffset;
-    this.nonceOffset += length;
-    return this.nonceBlock.subarray(start, start + length);
-  }
-
   generateKeyPair(ref: KeyMaterialRef, spec: AsymmetricKeySpec, usage: KeyUsage): Promise<void> {
     return this.asym.generateKeyPair(ref, spec, usage);
   }
@@ -312,26 +252,9 @@ export class Pkcs11KeyStore implements KeyStore {
     if (drained && threadIdle) this.copies.close();
   }
 
-  /** An AES-GCM call on the device thread, on the key's session copy when there is one (pinned meanwhile). */
-  private onThread(
-    op: "encrypt" | "decrypt",
-    label: string,
-    o: KeyObjects,
-    token: pkcs11js.Handle,
-    iv: Buffer,
-    aad: Buffer,
-    input: Buffer,
-    outputBytes: number,
-    classify?: (rv: number | undefined) => KmsError | undefined,
-  ): Promise<Buffer> {
-    const key = { label, state: o, half: "secret" as const, token };
-    const job = { kind: op, mechanism: pkcs11js.CKM_AES_GCM, iv, aad, input, outputBytes };
-    return this.device.runDetached(op, () => this.thread!.runOnKey(this.copies, key, job), classify, "AES_GCM");
-  }
-
   /**
    * Runs a key operation; if one of the key's handles turned out stale (the object went away or was
-   * replaced while the token is fine, see device.ts StaleKeyHandleError), looks the key's objects up again
+   * replaced while the token is fine, see runtime/device.ts StaleKeyHandleError), looks the key's objects up again
    * by label once: found, the operation runs again on the fresh handles; gone, the key's entry is dropped
    * and the call answers KMSInvalidStateException (as will later calls, without touching the device). The
    * key store stays CONNECTED either way: one key's object is not the token's failure.
@@ -361,35 +284,4 @@ export class Pkcs11KeyStore implements KeyStore {
     }
     return pending;
   }
-
-  /**
-   * Runs an Init on the key's session copy (made now if admitted), or on the token object. A copy gone with
-   * its session (closed under us) is forgotten and the Init retried on the token object, in the same call.
-   */
-  private initOnCopy(label: string, o: KeyObjects, token: pkcs11js.Handle, init: (key: pkcs11js.Handle) => void): void {
-    const key = this.copies.pick(label, o, "secret", token);
-    try {
-      init(key);
-    } catch (err) {
-      if (!this.copies.isLostCopy(key, token, err)) throw err;
-      this.copies.lost();
-      init(token);
-    }
-  }
 }
-
-function secretIn(o: KeyObjects | undefined, ref: KeyMaterialRef): pkcs11js.Handle {
-  const h = o?.secret;
-  if (h === undefined) {
-    throw new KmsError("KMSInvalidStateException", `The key material of ${ref.keyId} is not available in its key store.`);
-  }
-  return h;
-}
-
-function gcm(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {
-  return {
-    mechanism: pkcs11js.CKM_AES_GCM,
-    parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad, ivBits: iv.length * 8, tagBits: TAG_BITS } as pkcs11js.IParams,
-  };
-}
-

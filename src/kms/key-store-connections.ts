@@ -68,7 +68,7 @@ interface Opened {
  * store read Unavailable and are refused with KMSInvalidStateException. Whether a store should be connected
  * is durable: a store disconnected on purpose stays disconnected across restarts.
  *
- * A connected store whose device fails (token-level PKCS#11 error, see src/hsm/return-values.ts) goes FAILED
+ * A connected store whose device fails (token-level PKCS#11 error, see src/hsm/runtime/return-values.ts) goes FAILED
  * at once — out of `live`, so calls are refused quickly instead of piling up on a broken device — and a
  * background loop re-opens it (new sessions, new login, fresh object handles; never C_Finalize) until it
  * is CONNECTED again or an operator disconnects it. Before reopening, the loop waits for the calls still

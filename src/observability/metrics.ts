@@ -1,4 +1,4 @@
-import { deviceThreadStats } from "../hsm/device-thread.js";
+import { deviceThreadStats } from "../hsm/index.js";
 import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 

@@ -1,5 +1,5 @@
 import type pkcs11js from "pkcs11js";
-import { rvName } from "../../src/hsm/return-values.js";
+import { rvName } from "../../src/hsm/runtime/return-values.js";
 
 type Pkcs11Function = Extract<keyof pkcs11js.PKCS11, `C_${string}`>;
 

@@ -1,8 +1,8 @@
 import { join } from "node:path";
-import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
-import type { TokenOptions } from "../../src/hsm/token.js";
+import { Pkcs11KeyStore } from "../../src/hsm/index.js";
+import type { TokenOptions } from "../../src/hsm/runtime/token.js";
 import type { LifecycleEvents, ServiceDeps } from "../../src/kms/deps.js";
-import { explainDeviceFault } from "../../src/hsm/connection-failure.js";
+import { explainDeviceFault } from "../../src/hsm/runtime/connection-failure.js";
 import { type ConnectionOptions, KeyStoreConnections, type KeyStoreOpener } from "../../src/kms/key-store-connections.js";
 import { reconcileStore } from "../../src/kms/reconcile.js";
 import { LifecycleJobs } from "../../src/kms/lifecycle-jobs.js";

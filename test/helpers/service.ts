@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
+import { Pkcs11KeyStore } from "../../src/hsm/index.js";
 import type { Clock, KeyStore } from "../../src/kms/ports.js";
 import { KmsService } from "../../src/kms/service.js";
 import { SqliteMetadataStore } from "../../src/store/sqlite-metadata-store.js";

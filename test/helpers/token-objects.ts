@@ -1,5 +1,5 @@
 import pkcs11js from "pkcs11js";
-import { loadModule } from "../../src/hsm/module.js";
+import { loadModule } from "../../src/hsm/runtime/module.js";
 import type { TestToken } from "./softhsm.js";
 
 /**

@@ -1,8 +1,8 @@
 import { createHash, createPublicKey } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
-import { keyLabel, QUARANTINE_PREFIX } from "../../src/hsm/templates.js";
+import { Pkcs11KeyStore } from "../../src/hsm/index.js";
+import { keyLabel, QUARANTINE_PREFIX } from "../../src/hsm/objects/templates.js";
 import { reconcile } from "../../src/kms/reconcile.js";
 import type { KmsService } from "../../src/kms/service.js";
 import { KEY_SPECS, type KeySpec, type KeyUsage } from "../../src/kms/types.js";

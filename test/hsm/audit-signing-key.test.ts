@@ -1,8 +1,8 @@
 import { createPublicKey, verify } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AUDIT_SIGNING_KEY_LABEL } from "../../src/hsm/audit-signing-key.js";
-import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
+import { AUDIT_SIGNING_KEY_LABEL } from "../../src/hsm/ops/audit-signing-key.js";
+import { Pkcs11KeyStore } from "../../src/hsm/index.js";
 import { useTestToken } from "../helpers/softhsm.js";
 import { TokenInspector } from "../helpers/token-objects.js";
 

@@ -2,7 +2,7 @@ import { constants, createHmac, createPublicKey, generateKeyPairSync, publicEncr
 import pkcs11js from "pkcs11js";
 import { afterAll, describe, expect, it } from "vitest";
 import { wrapKeyMaterial } from "../../src/cli/import-wrap.js";
-import { keyLabel } from "../../src/hsm/templates.js";
+import { keyLabel } from "../../src/hsm/objects/templates.js";
 import { INTERNAL_CALLER } from "../../src/kms/caller.js";
 import type { LifecycleEvents } from "../../src/kms/deps.js";
 import { KmsService } from "../../src/kms/service.js";

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import { afterAll, describe, expect, it } from "vitest";
 import { wrapKeyMaterial } from "../../src/cli/import-wrap.js";
-import { keyLabel } from "../../src/hsm/templates.js";
+import { keyLabel } from "../../src/hsm/objects/templates.js";
 import { reconcile } from "../../src/kms/reconcile.js";
 import { KmsService } from "../../src/kms/service.js";
 import { MovableClock, openLifecycleService } from "../helpers/lifecycle.js";

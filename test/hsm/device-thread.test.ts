@@ -1,10 +1,10 @@
 import { createHash, createPublicKey, verify } from "node:crypto";
 import type pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deviceThreadStats } from "../../src/hsm/device-thread.js";
-import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
-import { keyLabel } from "../../src/hsm/templates.js";
-import type { ThreadSession } from "../../src/hsm/thread-session.js";
+import { deviceThreadStats } from "../../src/hsm/runtime/device-thread.js";
+import { Pkcs11KeyStore } from "../../src/hsm/index.js";
+import { keyLabel } from "../../src/hsm/objects/templates.js";
+import type { ThreadSession } from "../../src/hsm/runtime/thread-session.js";
 import { useTestToken } from "../helpers/softhsm.js";
 import { TokenInspector } from "../helpers/token-objects.js";
 

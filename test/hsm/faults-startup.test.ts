@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import pkcs11js from "pkcs11js";
-import { explainConnectionFailure } from "../../src/hsm/connection-failure.js";
-import { loadModule } from "../../src/hsm/module.js";
+import { explainConnectionFailure } from "../../src/hsm/runtime/connection-failure.js";
+import { loadModule } from "../../src/hsm/runtime/module.js";
 import type { ConnectionFailure } from "../../src/kms/key-store-connections.js";
 import { type LifecycleService, openLifecycleService } from "../helpers/lifecycle.js";
 import { useTestToken } from "../helpers/softhsm.js";

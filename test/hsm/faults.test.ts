@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pkcs11js from "pkcs11js";
 import { createPublicKey, randomUUID, verify } from "node:crypto";
-import { explainConnectionFailure } from "../../src/hsm/connection-failure.js";
-import { loadModule } from "../../src/hsm/module.js";
-import { CKR } from "../../src/hsm/return-values.js";
-import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId } from "../../src/hsm/templates.js";
+import { explainConnectionFailure } from "../../src/hsm/runtime/connection-failure.js";
+import { loadModule } from "../../src/hsm/runtime/module.js";
+import { CKR } from "../../src/hsm/runtime/return-values.js";
+import { QUARANTINE_PREFIX, aes256KeyTemplate, keyLabel, keyObjectId } from "../../src/hsm/objects/templates.js";
 import type { ConnectionFailure } from "../../src/kms/key-store-connections.js";
 import { injectFault, loseSessionsDuringAsyncCalls } from "../helpers/fault-injection.js";
 import { type LifecycleService, openLifecycleService } from "../helpers/lifecycle.js";

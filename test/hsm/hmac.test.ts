@@ -1,10 +1,10 @@
 import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pkcs11js from "pkcs11js";
-import { Device } from "../../src/hsm/device.js";
-import { HmacOps } from "../../src/hsm/hmac-ops.js";
-import { KeyObjectCache } from "../../src/hsm/key-objects.js";
-import { SessionPool } from "../../src/hsm/session-pool.js";
+import { Device } from "../../src/hsm/runtime/device.js";
+import { HmacOps } from "../../src/hsm/ops/hmac.js";
+import { KeyObjectCache } from "../../src/hsm/runtime/key-objects.js";
+import { SessionPool } from "../../src/hsm/runtime/session-pool.js";
 import type { KmsService } from "../../src/kms/service.js";
 import { TokenInspector } from "../helpers/token-objects.js";
 import { openService, type TestService } from "../helpers/service.js";

@@ -1,7 +1,7 @@
 import pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
-import { keyLabel, QUARANTINE_PREFIX } from "../../src/hsm/templates.js";
+import { Pkcs11KeyStore } from "../../src/hsm/index.js";
+import { keyLabel, QUARANTINE_PREFIX } from "../../src/hsm/objects/templates.js";
 import { useTestToken } from "../helpers/softhsm.js";
 import { TokenInspector } from "../helpers/token-objects.js";
 

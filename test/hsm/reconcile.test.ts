@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { keyLabel, QUARANTINE_PREFIX } from "../../src/hsm/templates.js";
+import { keyLabel, QUARANTINE_PREFIX } from "../../src/hsm/objects/templates.js";
 import { reconcile } from "../../src/kms/reconcile.js";
 import type { KeyRecord } from "../../src/kms/types.js";
 import { openService } from "../helpers/service.js";

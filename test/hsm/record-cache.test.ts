@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { wrapKeyMaterial } from "../../src/cli/import-wrap.js";
-import { type Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
-import { keyLabel } from "../../src/hsm/templates.js";
+import { type Pkcs11KeyStore } from "../../src/hsm/index.js";
+import { keyLabel } from "../../src/hsm/objects/templates.js";
 import type { KmsService } from "../../src/kms/service.js";
 import type { RecordCacheStats } from "../../src/store/caching-metadata-store.js";
 import { type LifecycleService, MovableClock, openLifecycleService } from "../helpers/lifecycle.js";

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { keyLabel, QUARANTINE_PREFIX } from "../../src/hsm/templates.js";
+import { keyLabel, QUARANTINE_PREFIX } from "../../src/hsm/objects/templates.js";
 import { parseBlob } from "../../src/kms/ciphertext.js";
 import { reconcile } from "../../src/kms/reconcile.js";
 import { MovableClock, openLifecycleService } from "../helpers/lifecycle.js";

@@ -2,7 +2,7 @@ import { constants, createPublicKey, publicEncrypt } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
+import { Pkcs11KeyStore } from "../../src/hsm/index.js";
 import { KmsService } from "../../src/kms/service.js";
 import type { KeySpec } from "../../src/kms/types.js";
 import { openssl, withFiles } from "../helpers/openssl.js";

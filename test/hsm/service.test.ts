@@ -1,6 +1,6 @@
 import pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { keyLabel } from "../../src/hsm/templates.js";
+import { keyLabel } from "../../src/hsm/objects/templates.js";
 import type { KmsService } from "../../src/kms/service.js";
 import { openService, PARTITION, type TestService } from "../helpers/service.js";
 import { useTestToken } from "../helpers/softhsm.js";

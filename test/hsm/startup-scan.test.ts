@@ -1,8 +1,8 @@
 import pkcs11js from "pkcs11js";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { loadModule } from "../../src/hsm/module.js";
-import { readTokenObjects } from "../../src/hsm/key-objects.js";
-import { Pkcs11KeyStore } from "../../src/hsm/pkcs11-key-store.js";
+import { loadModule } from "../../src/hsm/runtime/module.js";
+import { readTokenObjects } from "../../src/hsm/runtime/key-objects.js";
+import { Pkcs11KeyStore } from "../../src/hsm/index.js";
 import { useTestToken } from "../helpers/softhsm.js";
 
 /**

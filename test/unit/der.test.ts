@@ -1,6 +1,6 @@
 import { generateKeyPairSync, sign, verify } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { DIGEST_INFO_PREFIX, ecdsaDerToRaw, ecdsaRawToDer, ecPointValue } from "../../src/hsm/der.js";
+import { DIGEST_INFO_PREFIX, ecdsaDerToRaw, ecdsaRawToDer, ecPointValue } from "../../src/hsm/objects/der.js";
 
 describe("ECDSA signature encodings", () => {
   for (const [curve, size] of [["prime256v1", 32], ["secp384r1", 48], ["secp521r1", 66]] as const) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeJobs, decodeResults, encodeJobs as encodeQueued, encodeResults, type ThreadJob } from "../../src/hsm/device-thread-protocol.js";
+import { decodeJobs, decodeResults, encodeJobs as encodeQueued, encodeResults, type ThreadJob } from "../../src/hsm/runtime/device-thread-protocol.js";
 
 /** The sender queues the session apart from the call. */
 const encodeJobs = (jobs: readonly ThreadJob[]) => encodeQueued(jobs.map(({ id, session, ...call }) => ({ id, session, call })));

@@ -1,6 +1,6 @@
 import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { oaepDecode } from "../../src/hsm/oaep.js";
+import { oaepDecode } from "../../src/hsm/objects/oaep.js";
 
 // The fallback's device half is raw RSA; node's RSA_NO_PADDING private decryption is the same operation.
 const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });

@@ -1,6 +1,6 @@
 import pkcs11js from "pkcs11js";
 import { describe, expect, it } from "vitest";
-import { CKR, isGcmAuthFailure, isHandleError, poisonsSession, rvClass, rvName, rvOf } from "../../src/hsm/return-values.js";
+import { CKR, isGcmAuthFailure, isHandleError, poisonsSession, rvClass, rvName, rvOf } from "../../src/hsm/runtime/return-values.js";
 
 type Name = keyof typeof CKR;
 const NAMES = Object.keys(CKR) as Name[];

@@ -1,7 +1,7 @@
 import type pkcs11js from "pkcs11js";
 import { describe, expect, it } from "vitest";
-import { CKR } from "../../src/hsm/return-values.js";
-import { CallTimeoutError, SessionPool } from "../../src/hsm/session-pool.js";
+import { CKR } from "../../src/hsm/runtime/return-values.js";
+import { CallTimeoutError, SessionPool } from "../../src/hsm/runtime/session-pool.js";
 
 /**
  * The pool's bookkeeping on its own (the real-device behaviour is in test/hsm/faults*.test.ts): a module

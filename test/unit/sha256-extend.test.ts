@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { sha256Extend, sha256Padding } from "../../src/hsm/sha256-extend.js";
+import { sha256Extend, sha256Padding } from "../../src/hsm/objects/sha256-extend.js";
 
 describe("SHA-256 length extension (the imported-material length check)", () => {
   it("predicts SHA-256(m ‖ pad(|m|) ‖ suffix) from SHA-256(m) for every length around block boundaries", () => {

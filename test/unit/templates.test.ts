@@ -9,7 +9,7 @@ import {
   keyPairTemplates,
   mechanismList,
   parseKeyLabel,
-} from "../../src/hsm/templates.js";
+} from "../../src/hsm/objects/templates.js";
 
 const KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab";
 

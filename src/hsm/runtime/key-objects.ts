@@ -1,7 +1,7 @@
 import pkcs11js from "pkcs11js";
-import type { KeyMaterialRef } from "../kms/ports.js";
+import type { KeyMaterialRef } from "../../kms/ports.js";
 import type { CopyState } from "./session-copies.js";
-import { keyLabel, parseKeyLabel } from "./templates.js";
+import { keyLabel, parseKeyLabel } from "../objects/templates.js";
 
 /**
  * The objects behind one backing key: a secret key (AES, HMAC), or a private/public key pair; and the
@@ -63,7 +63,7 @@ export function readTokenObjects(mod: pkcs11js.PKCS11, session: pkcs11js.Handle)
  */
 export class KeyObjectCache {
   private readonly byLabel = new Map<string, KeyObjects>();
-  /** Other `p11kms-…` token objects seen by the scan (import-ops.ts takes them from here). */
+  /** Other `p11kms-…` token objects seen by the scan (ops/import.ts takes them from here). */
   readonly others = new Map<string, OtherObject[]>();
 
   /**

@@ -1,12 +1,12 @@
 import pkcs11js from "pkcs11js";
-import { KmsError } from "../kms/errors.js";
-import type { KeyMaterialRef } from "../kms/ports.js";
-import type { HmacKeySpec, MacAlgorithm } from "../kms/types.js";
-import type { Device } from "./device.js";
-import type { KeyObjectCache } from "./key-objects.js";
-import { MAC_MECHANISMS } from "./mechanisms.js";
-import { isVerifyFailure, rvOf } from "./return-values.js";
-import { hmacKeyTemplate, keyLabel, keyObjectId } from "./templates.js";
+import { KmsError } from "../../kms/errors.js";
+import type { KeyMaterialRef } from "../../kms/ports.js";
+import type { HmacKeySpec, MacAlgorithm } from "../../kms/types.js";
+import type { Device } from "../runtime/device.js";
+import type { KeyObjectCache } from "../runtime/key-objects.js";
+import { MAC_MECHANISMS } from "../objects/mechanisms.js";
+import { isVerifyFailure, rvOf } from "../runtime/return-values.js";
+import { hmacKeyTemplate, keyLabel, keyObjectId } from "../objects/templates.js";
 
 /**
  * HMAC keys on the device. These calls stay synchronous: an HMAC over ≤ 4 KiB costs less on SoftHSM2 than
@@ -16,7 +16,7 @@ export class HmacOps {
   constructor(
     private readonly device: Device,
     private readonly objects: KeyObjectCache,
-    /** Whether the token enforces CKA_ALLOWED_MECHANISMS (see capabilities.ts). */
+    /** Whether the token enforces CKA_ALLOWED_MECHANISMS (see objects/capabilities.ts). */
     private readonly restrictMechanisms = false,
   ) {}
 

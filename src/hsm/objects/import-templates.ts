@@ -1,5 +1,5 @@
 import pkcs11js from "pkcs11js";
-import type { AsymmetricKeySpec, HmacKeySpec, KeyUsage, UnwrapPath } from "../kms/types.js";
+import type { AsymmetricKeySpec, HmacKeySpec, KeyUsage, UnwrapPath } from "../../kms/types.js";
 import { type MechanismPolicy, aes256KeyTemplate, hmacKeyTemplate, keyPairTemplates, mechanismList } from "./templates.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { ConnectionFailure } from "../kms/key-store-connections.js";
+import type { ConnectionFailure } from "../../kms/key-store-connections.js";
 import { CKR, rvClass, rvName, rvOf } from "./return-values.js";
 import { CallTimeoutError } from "./session-pool.js";
 

@@ -1,19 +1,19 @@
 import { constants, createPublicKey, publicEncrypt } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { KmsError } from "../kms/errors.js";
-import type { KeyMaterialRef } from "../kms/ports.js";
-import type { AsymmetricKeySpec, EncryptionAlgorithm, KeyUsage, SigningAlgorithm } from "../kms/types.js";
-import type { ProbedCapabilities } from "./capabilities.js";
-import { DIGEST_INFO_PREFIX, ecdsaDerToRaw, ecdsaRawToDer } from "./der.js";
-import { type Device, retain } from "./device.js";
-import type { KeyObjectCache } from "./key-objects.js";
-import { CKK_EC_EDWARDS, CURVES, oaepMechanism, schemeMechanismName, signingMechanism, signingScheme, type SigningScheme } from "./mechanisms.js";
-import { oaepDecode } from "./oaep.js";
-import { readSpki } from "./public-key.js";
-import { CKR, isRsaDecryptFailure, isVerifyFailure, rvOf } from "./return-values.js";
-import type { SessionCopies } from "./session-copies.js";
-import type { ThreadSession } from "./thread-session.js";
-import { keyLabel, keyObjectId, keyPairTemplates } from "./templates.js";
+import { KmsError } from "../../kms/errors.js";
+import type { KeyMaterialRef } from "../../kms/ports.js";
+import type { AsymmetricKeySpec, EncryptionAlgorithm, KeyUsage, SigningAlgorithm } from "../../kms/types.js";
+import type { ProbedCapabilities } from "../objects/capabilities.js";
+import { DIGEST_INFO_PREFIX, ecdsaDerToRaw, ecdsaRawToDer } from "../objects/der.js";
+import { type Device, retain } from "../runtime/device.js";
+import type { KeyObjectCache } from "../runtime/key-objects.js";
+import { CKK_EC_EDWARDS, CURVES, oaepMechanism, schemeMechanismName, signingMechanism, signingScheme, type SigningScheme } from "../objects/mechanisms.js";
+import { oaepDecode } from "../objects/oaep.js";
+import { readSpki } from "../objects/public-key.js";
+import { CKR, isRsaDecryptFailure, isVerifyFailure, rvOf } from "../runtime/return-values.js";
+import type { SessionCopies } from "../runtime/session-copies.js";
+import type { ThreadSession } from "../runtime/thread-session.js";
+import { keyLabel, keyObjectId, keyPairTemplates } from "../objects/templates.js";
 
 /** What the public half tells about a pair, read once: its spec, SPKI, and output sizes. */
 interface PairInfo {

@@ -1,6 +1,6 @@
 import { createPublicKey } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import type { AsymmetricKeySpec } from "../kms/types.js";
+import type { AsymmetricKeySpec } from "../../kms/types.js";
 import { ecPointValue } from "./der.js";
 import { CURVES, rsaBits } from "./mechanisms.js";
 

@@ -4,7 +4,7 @@
  * "release". Kept to the few modules it needs: its load time is on the start-up path.
  */
 import { parentPort } from "node:worker_threads";
-import { probeOnOwnSession } from "./capabilities.js";
+import { probeOnOwnSession } from "../objects/capabilities.js";
 import { readTokenObjects } from "./key-objects.js";
 import type { PrepareMessage, PrepareRequest } from "./prepared-open.js";
 import { rvOf } from "./return-values.js";

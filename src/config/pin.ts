@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
-import type { Pkcs11Uri } from "../config/pkcs11-uri.js";
-import { resolvePath } from "../config/load.js";
+import type { Pkcs11Uri } from "./pkcs11-uri.js";
+import { resolvePath } from "./load.js";
 
 /**
  * Reads the token PIN from its source. A PIN file readable by group or others is refused: the PIN is

@@ -1,10 +1,10 @@
 import { createDecipheriv, createPrivateKey } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import type { AsymmetricKeySpec } from "../kms/types.js";
-import { type Device, retain } from "./device.js";
-import { CKM_AES_KEY_WRAP_KWP } from "./mechanisms.js";
-import { readSpki } from "./public-key.js";
-import { dataKeyPairTemplates } from "./templates.js";
+import type { AsymmetricKeySpec } from "../../kms/types.js";
+import { type Device, retain } from "../runtime/device.js";
+import { CKM_AES_KEY_WRAP_KWP } from "../objects/mechanisms.js";
+import { readSpki } from "../objects/public-key.js";
+import { dataKeyPairTemplates } from "../objects/templates.js";
 
 /** RFC 5649 alternative initial value, as node:crypto's id-aes256-wrap-pad expects it. */
 const KWP_IV = Buffer.from("a65959a6", "hex");

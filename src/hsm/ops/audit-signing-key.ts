@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import type { AuditSigner } from "../audit/signer.js";
-import type { Device } from "./device.js";
-import { CURVES } from "./mechanisms.js";
-import { readSpki } from "./public-key.js";
+import type { AuditSigner } from "../../audit/signer.js";
+import type { Device } from "../runtime/device.js";
+import { CURVES } from "../objects/mechanisms.js";
+import { readSpki } from "../objects/public-key.js";
 
 /** Label of both halves of the audit signing key pair (not a KMS key label, so reconciliation ignores it). */
 export const AUDIT_SIGNING_KEY_LABEL = "p11kms-audit-signing-key";

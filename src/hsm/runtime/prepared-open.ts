@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import type { ProbedCapabilities } from "./capabilities.js";
+import type { ProbedCapabilities } from "../objects/capabilities.js";
 import type { TokenObject } from "./key-objects.js";
 
 /** What the worker hands back for one key store: the probe result and every token object (handle, class, label). */

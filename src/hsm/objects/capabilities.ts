@@ -1,7 +1,7 @@
 import { constants, createPublicKey, publicEncrypt } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import type { KeyStoreCapabilities } from "../kms/ports.js";
-import type { KeySpec, RsaOaepSha256Path } from "../kms/types.js";
+import type { KeyStoreCapabilities } from "../../kms/ports.js";
+import type { KeySpec, RsaOaepSha256Path } from "../../kms/types.js";
 import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, oaepMechanism, rsaBits } from "./mechanisms.js";
 import { mechanismList } from "./templates.js";
 

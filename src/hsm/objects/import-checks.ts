@@ -1,7 +1,7 @@
 import { ECDH, createECDH, createHash, createPublicKey, randomBytes, verify } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { KmsError } from "../kms/errors.js";
-import type { HmacKeySpec } from "../kms/types.js";
+import { KmsError } from "../../kms/errors.js";
+import type { HmacKeySpec } from "../../kms/types.js";
 import type { Curve } from "./mechanisms.js";
 import { MAC_MECHANISMS } from "./mechanisms.js";
 import { sha256Extend, sha256Padding } from "./sha256-extend.js";

@@ -235,7 +235,7 @@ export function deviceThreadStats(): { calls: number; messages: number; inFlight
 function workerScript(): URL {
   const url = new URL("./device-thread-worker.js", import.meta.url);
   if (existsSync(fileURLToPath(url))) return url;
-  const built = new URL(url.href.replace(/\/src\/hsm\/device-thread-worker\.js$/, "/dist/hsm/device-thread-worker.js"));
+  const built = new URL(url.href.replace(/\/src\/hsm\/runtime\/device-thread-worker\.js$/, "/dist/hsm/runtime/device-thread-worker.js"));
   if (existsSync(fileURLToPath(built))) return built;
   throw new Error(`the device thread's script is missing (${fileURLToPath(url)}); build the project first`);
 }

@@ -1,5 +1,5 @@
 import type pkcs11js from "pkcs11js";
-import { KmsError } from "../kms/errors.js";
+import { KmsError } from "../../kms/errors.js";
 import { type RvClass, isHandleError, rvClass, rvOf } from "./return-values.js";
 import { CallTimeoutError, PoolClosedError, type SessionPool, lostLogin } from "./session-pool.js";
 

@@ -1,6 +1,6 @@
 /**
  * PKCS#11 return values that p11kms reacts to, and their classification. The raw value is kept on the
- * error for logs; what a client sees is decided per operation (see pkcs11-key-store.ts).
+ * error for logs; what a client sees is decided per operation (see ops/aes.ts `classifyDecrypt`).
  */
 export const CKR = {
   OK: 0x0,

@@ -1,14 +1,14 @@
 import { createCipheriv, randomBytes, randomUUID } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { KmsError } from "../kms/errors.js";
-import { secretLengths, wrongLength } from "../kms/import-material.js";
-import type { UnwrapRequest } from "../kms/ports.js";
-import type { AsymmetricKeySpec, HmacKeySpec, KeySpec, UnwrapPath, WrappingAlgorithm, WrappingKeySpec } from "../kms/types.js";
-import { isAsymmetricSpec } from "../kms/types.js";
-import type { OaepFallbackSetting, ProbedCapabilities } from "./capabilities.js";
-import { derOctetString } from "./der.js";
-import { type Device, retain } from "./device.js";
-import { aesCheckValue, ecPublicPoint, hmacCheckValue, pairCheckValue, secretLength } from "./import-checks.js";
+import { KmsError } from "../../kms/errors.js";
+import { secretLengths, wrongLength } from "../../kms/import-material.js";
+import type { UnwrapRequest } from "../../kms/ports.js";
+import type { AsymmetricKeySpec, HmacKeySpec, KeySpec, UnwrapPath, WrappingAlgorithm, WrappingKeySpec } from "../../kms/types.js";
+import { isAsymmetricSpec } from "../../kms/types.js";
+import type { OaepFallbackSetting, ProbedCapabilities } from "../objects/capabilities.js";
+import { derOctetString } from "../objects/der.js";
+import { type Device, retain } from "../runtime/device.js";
+import { aesCheckValue, ecPublicPoint, hmacCheckValue, pairCheckValue, secretLength } from "../objects/import-checks.js";
 import {
   IMPORT_TOKEN_KEY_LABEL,
   WRAP_PREFIX,
@@ -19,13 +19,13 @@ import {
   importedPairTemplates,
   importedSecretTemplate,
   wrappingKeyPairTemplates,
-} from "./import-templates.js";
-import type { KeyObjectCache, KeyObjects } from "./key-objects.js";
-import { CKM_AES_KEY_WRAP_KWP, CURVES, oaepMechanism, rsaBits } from "./mechanisms.js";
-import { oaepDecode } from "./oaep.js";
-import { readSpki } from "./public-key.js";
-import { CKR, isVerifyFailure, rvOf } from "./return-values.js";
-import { keyLabel, keyObjectId } from "./templates.js";
+} from "../objects/import-templates.js";
+import type { KeyObjectCache, KeyObjects } from "../runtime/key-objects.js";
+import { CKM_AES_KEY_WRAP_KWP, CURVES, oaepMechanism, rsaBits } from "../objects/mechanisms.js";
+import { oaepDecode } from "../objects/oaep.js";
+import { readSpki } from "../objects/public-key.js";
+import { CKR, isVerifyFailure, rvOf } from "../runtime/return-values.js";
+import { keyLabel, keyObjectId } from "../objects/templates.js";
 
 /** Bit length of a big-endian unsigned integer (an RSA modulus). */
 function bitLength(n: Buffer): number {

@@ -1,5 +1,5 @@
 import pkcs11js from "pkcs11js";
-import type { AsymmetricKeySpec, HmacKeySpec, KeyUsage } from "../kms/types.js";
+import type { AsymmetricKeySpec, HmacKeySpec, KeyUsage } from "../../kms/types.js";
 import { CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, CURVES, HMAC_KEY_BYTES, MAC_MECHANISMS, rsaBits } from "./mechanisms.js";
 
 /**

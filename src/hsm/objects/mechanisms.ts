@@ -1,5 +1,5 @@
 import pkcs11js from "pkcs11js";
-import type { AsymmetricKeySpec, HmacKeySpec, MacAlgorithm, SigningAlgorithm } from "../kms/types.js";
+import type { AsymmetricKeySpec, HmacKeySpec, MacAlgorithm, SigningAlgorithm } from "../../kms/types.js";
 
 /**
  * The PKCS#11 side of each AWS algorithm and key spec: which mechanism, which curve, which sizes. The only
