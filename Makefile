@@ -6,9 +6,10 @@ VAR        := $(CURDIR)/var
 APT_PKGS   := softhsm2 opensc protobuf-compiler nghttp2-client awscli
 PROTO_SRC  := $(shell find proto -name '*.proto')
 GEN_STAMP  := src/gen/.stamp
+CLIENT_DIR := packages/client
 export SOFTHSM2_CONF := $(VAR)/softhsm2.conf
 
-.PHONY: help deps build generate run test check typecheck lint bench clean token
+.PHONY: help deps build client generate run test check typecheck lint bench clean token
 
 help:
 	@echo "make run    install, build, create ./var token + store, start the daemon (127.0.0.1:50051)"
@@ -29,7 +30,7 @@ deps: node_modules/.installed
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PKGS) >/dev/null; \
 	fi
 
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json $(CLIENT_DIR)/package.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
@@ -40,16 +41,22 @@ $(GEN_STAMP): $(PROTO_SRC) Makefile node_modules/.installed | deps
 	  --ts_proto_out=src/gen \
 	  --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,importSuffix=.js,env=node,useDate=true,useMapType=true,outputIndex=false \
 	  -I proto -I /usr/include $(PROTO_SRC)
+	# The client package (@p11kms/client) compiles its own copy: it must not import the server's files.
+	rm -rf $(CLIENT_DIR)/src/gen && cp -r src/gen $(CLIENT_DIR)/src/gen
 	@touch $@
 
-build: deps generate
+# The client package first: the daemon imports its wire contract and the CLI its SDK, as "@p11kms/client".
+client: deps generate
+	npx tsc -p $(CLIENT_DIR)/tsconfig.json
+
+build: client
 	npx tsc -p tsconfig.build.json
 
-typecheck: deps generate
+typecheck: client
 	npx tsc -p tsconfig.json --noEmit
 
-lint: deps generate
-	npx eslint src test bench --max-warnings 0 --no-error-on-unmatched-pattern
+lint: client
+	npx eslint src test bench $(CLIENT_DIR)/src --max-warnings 0 --no-error-on-unmatched-pattern
 
 # The local token and PINs (random, mode 0600) under ./var, made once.
 token: build
@@ -94,4 +101,4 @@ soak: build
 	node dist-bench/bench/soak/main.js
 
 clean:
-	rm -rf dist src/gen dist-bench dist-bench-envelope
+	rm -rf dist src/gen dist-bench dist-bench-envelope $(CLIENT_DIR)/dist $(CLIENT_DIR)/src/gen

@@ -4,7 +4,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "dist-*/**", "src/gen/**", "node_modules/**", "var/**"] },
+  { ignores: ["dist/**", "dist-*/**", "src/gen/**", "node_modules/**", "var/**", "packages/*/dist/**", "packages/*/src/gen/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

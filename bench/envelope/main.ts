@@ -7,9 +7,9 @@ import { execFileSync } from "node:child_process";
 import { createCipheriv, randomBytes } from "node:crypto";
 import { Readable, type Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { DecryptStream } from "../../src/envelope/decrypt-stream.js";
-import { EncryptStream } from "../../src/envelope/encrypt-stream.js";
-import type { DecryptionMaterials, EncryptionMaterials, MaterialsProvider } from "../../src/envelope/materials.js";
+import { DecryptStream } from "../../packages/client/src/envelope/decrypt-stream.js";
+import { EncryptStream } from "../../packages/client/src/envelope/encrypt-stream.js";
+import type { DecryptionMaterials, EncryptionMaterials, MaterialsProvider } from "../../packages/client/src/envelope/materials.js";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: number) => {

@@ -38,6 +38,3 @@ export const ERROR_TABLE = {
   UnsupportedOperationException: { grpc: status.UNIMPLEMENTED, http: 400 },
   ValidationException: { grpc: status.INVALID_ARGUMENT, http: 400 },
 } as const satisfies Record<KmsErrorCode, { grpc: status; http: number }>;
-
-/** The gRPC trailing-metadata key that carries the AWS exception name. */
-export const GRPC_ERROR_TYPE_KEY = "x-kms-error-type";

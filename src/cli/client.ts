@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { KeyManagementServiceClient } from "../gen/p11kms/v1/kms.js";
-import { GRPC_ERROR_TYPE_KEY } from "../api/error-table.js";
+import { GRPC_ERROR_TYPE_KEY } from "@p11kms/client/contract";
 
 export type KmsClient = KeyManagementServiceClient;
 

@@ -1,7 +1,6 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
-import type { Envelope } from "../envelope/envelope.js";
-import { EnvelopeError } from "../envelope/errors.js";
+import { type Envelope, EnvelopeError } from "@p11kms/client";
 
 /** Marks an environment value as a p11kms-encrypted secret: the prefix, then a base64 envelope message. */
 export const ENV_PREFIX = "p11kms-env:v1:";

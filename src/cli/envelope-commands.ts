@@ -1,9 +1,6 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { KmsClientError } from "../client/errors.js";
-import { P11KmsClient } from "../client/kms-client.js";
-import { Envelope } from "../envelope/envelope.js";
-import { EnvelopeError } from "../envelope/errors.js";
+import { Envelope, EnvelopeError, KmsClientError, P11KmsClient } from "@p11kms/client";
 import { collect, parseContext } from "./args.js";
 import { decryptFile, encryptFile } from "./envelope-files.js";
 import { decryptEnvironment, encryptVariable, runChild } from "./env-secrets.js";

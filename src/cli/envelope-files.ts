@@ -1,7 +1,7 @@
 import { createReadStream, statSync } from "node:fs";
 import type { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { Envelope } from "../envelope/envelope.js";
+import type { Envelope } from "@p11kms/client";
 import { atomicOutput } from "./atomic-output.js";
 import { progress } from "./progress.js";
 

@@ -1,7 +1,7 @@
+import { encodeEncryptionContext } from "@p11kms/client/contract";
 import { noteBackingKey } from "./audit-scope.js";
 import { encodeHeader, IV_BYTES, invalidCiphertext, parseBlob } from "./ciphertext.js";
 import { type ServiceDeps, authorizeKey, checkUsable, effective, storeOf } from "./deps.js";
-import { encodeEncryptionContext } from "./encryption-context.js";
 import { KmsError } from "./errors.js";
 import type { EncryptionContext, KeyRecord } from "./types.js";
 

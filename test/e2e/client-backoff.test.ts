@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { P11KmsClient } from "../../src/client/kms-client.js";
-import { KmsClientError } from "../../src/client/errors.js";
+import { P11KmsClient } from "../../packages/client/src/client/kms-client.js";
+import { KmsClientError } from "../../packages/client/src/client/errors.js";
 import { type DaemonHandle, startDaemon, writeConfig } from "../helpers/daemon.js";
 import { createTestToken } from "../helpers/softhsm.js";
 

@@ -1,7 +1,7 @@
 import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { P11KmsClient } from "../../src/client/kms-client.js";
-import { Envelope } from "../../src/envelope/envelope.js";
+import { P11KmsClient } from "../../packages/client/src/client/kms-client.js";
+import { Envelope } from "../../packages/client/src/envelope/envelope.js";
 import { type DaemonHandle, startDaemon } from "../helpers/daemon.js";
 import { generatedStream } from "../helpers/stream-check.js";
 

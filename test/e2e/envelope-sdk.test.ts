@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { P11KmsClient } from "../../src/client/kms-client.js";
-import { KmsClientError } from "../../src/client/errors.js";
-import { Envelope } from "../../src/envelope/envelope.js";
-import type { KeyringKms } from "../../src/envelope/keyring.js";
+import { P11KmsClient } from "../../packages/client/src/client/kms-client.js";
+import { KmsClientError } from "../../packages/client/src/client/errors.js";
+import { Envelope } from "../../packages/client/src/envelope/envelope.js";
+import type { KeyringKms } from "../../packages/client/src/envelope/keyring.js";
 import { type DaemonHandle, startDaemon } from "../helpers/daemon.js";
 import { pattern } from "../helpers/envelope.js";
 
@@ -92,7 +92,7 @@ describe("envelope encryption with KMS keys", () => {
   it("binds the context to the data key at the KMS too", async () => {
     const m = await new Envelope({ kms, keyIds: [keyA] }).encrypt(Buffer.from("x"), { context: { tenant: "1" } });
     // Re-labelled header: the KMS refuses the data key under another context (then the header tag would too).
-    const { encodeHeaderBody, parseHeader } = await import("../../src/envelope/header.js");
+    const { encodeHeaderBody, parseHeader } = await import("../../packages/client/src/envelope/header.js");
     const p = parseHeader(m)!;
     const forged = Buffer.concat([encodeHeaderBody({ ...p.header, context: { tenant: "2" } }), m.subarray(p.body.length)]);
     await expect(new Envelope({ kms, keyIds: [keyA] }).decrypt(forged)).rejects.toThrow(/InvalidCiphertextException/);

@@ -1,7 +1,7 @@
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Transform } from "node:stream";
-import { parseHeader } from "../../src/envelope/header.js";
+import { parseHeader } from "../../packages/client/src/envelope/header.js";
 
 /** Runs `input` through `t` in chunks of `chunk` bytes; returns the output and the error, if any. */
 export async function run(t: Transform, input: Buffer, chunk = 7919): Promise<{ out: Buffer; err?: Error & { code?: string } }> {

@@ -1,8 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { encodeEncryptionContext } from "../../src/kms/encryption-context.js";
-import { EnvelopeError } from "../../src/envelope/errors.js";
-import type { EncryptedDataKey } from "../../src/envelope/header.js";
-import type { DecryptionMaterials, EncryptionContext, EncryptionMaterials, MaterialsProvider } from "../../src/envelope/materials.js";
+import { encodeEncryptionContext } from "../../packages/client/src/contract.js";
+import { EnvelopeError } from "../../packages/client/src/envelope/errors.js";
+import type { EncryptedDataKey } from "../../packages/client/src/envelope/header.js";
+import type { DecryptionMaterials, EncryptionContext, EncryptionMaterials, MaterialsProvider } from "../../packages/client/src/envelope/materials.js";
 
 /**
  * A keyring without a KMS: data keys are wrapped with AES-256-GCM under a local key, the encryption context

@@ -1,8 +1,8 @@
 import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { channelSecurity, isLoopbackEndpoint } from "../../src/client/credentials.js";
-import { KmsClientError } from "../../src/client/errors.js";
-import { backoffDelay, type RetryEnvironment, withRetries } from "../../src/client/retry.js";
+import { channelSecurity, isLoopbackEndpoint } from "../../packages/client/src/client/credentials.js";
+import { KmsClientError } from "../../packages/client/src/client/errors.js";
+import { backoffDelay, type RetryEnvironment, withRetries } from "../../packages/client/src/client/retry.js";
 
 const POLICY = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
 

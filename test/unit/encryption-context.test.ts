@@ -1,9 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  MAX_ENCRYPTION_CONTEXT_BYTES,
-  encodeEncryptionContext,
-  validateEncryptionContext,
-} from "../../src/kms/encryption-context.js";
+import { encodeEncryptionContext } from "../../packages/client/src/contract.js";
+import { MAX_ENCRYPTION_CONTEXT_BYTES, validateEncryptionContext } from "../../src/kms/encryption-context.js";
 import { KmsError } from "../../src/kms/errors.js";
 import type { EncryptionContext } from "../../src/kms/types.js";
 import { thrown } from "../helpers/thrown.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { CachingMaterialsProvider } from "../../src/envelope/cache.js";
-import { Envelope } from "../../src/envelope/envelope.js";
+import { CachingMaterialsProvider } from "../../packages/client/src/envelope/cache.js";
+import { Envelope } from "../../packages/client/src/envelope/envelope.js";
 import { LocalKeyring } from "../helpers/local-keyring.js";
 
 function clock() {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { DecryptStream } from "../../src/envelope/decrypt-stream.js";
-import { EncryptStream } from "../../src/envelope/encrypt-stream.js";
-import { Envelope } from "../../src/envelope/envelope.js";
-import { DEFAULT_FRAME_LENGTH, parseHeader } from "../../src/envelope/header.js";
+import { DecryptStream } from "../../packages/client/src/envelope/decrypt-stream.js";
+import { EncryptStream } from "../../packages/client/src/envelope/encrypt-stream.js";
+import { Envelope } from "../../packages/client/src/envelope/envelope.js";
+import { DEFAULT_FRAME_LENGTH, parseHeader } from "../../packages/client/src/envelope/header.js";
 import { layout, pattern, run } from "../helpers/envelope.js";
 import { LocalKeyring } from "../helpers/local-keyring.js";
 

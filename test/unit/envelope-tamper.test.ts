@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { DecryptStream } from "../../src/envelope/decrypt-stream.js";
-import { Envelope } from "../../src/envelope/envelope.js";
-import { encodeHeaderBody, parseHeader } from "../../src/envelope/header.js";
+import { DecryptStream } from "../../packages/client/src/envelope/decrypt-stream.js";
+import { Envelope } from "../../packages/client/src/envelope/envelope.js";
+import { encodeHeaderBody, parseHeader } from "../../packages/client/src/envelope/header.js";
 import { layout, pattern, run } from "../helpers/envelope.js";
 import { LocalKeyring } from "../helpers/local-keyring.js";
 

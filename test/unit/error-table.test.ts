@@ -1,6 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { ERROR_TABLE, GRPC_ERROR_TYPE_KEY } from "../../src/api/error-table.js";
+import { GRPC_ERROR_TYPE_KEY } from "../../packages/client/src/contract.js";
+import { ERROR_TABLE } from "../../src/api/error-table.js";
 import { KMS_ERROR_CODES, type KmsErrorCode } from "../../src/kms/errors.js";
 
 /** Codes AWS answers with something other than HTTP 400, and what it answers. */

@@ -5,7 +5,8 @@ import { type Auditor, type AuditedRequest, NO_AUDIT } from "../../audit/auditor
 import type { CallerScopedService, KmsService } from "../../kms/service.js";
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
-import { ERROR_TABLE, GRPC_ERROR_TYPE_KEY } from "../error-table.js";
+import { GRPC_ERROR_TYPE_KEY } from "@p11kms/client/contract";
+import { ERROR_TABLE } from "../error-table.js";
 import { type QuotaGate, quotaKeyId } from "../quota-gate.js";
 import { authzHandlers } from "./authz-handlers.js";
 import { unidentifiedCaller } from "./caller.js";

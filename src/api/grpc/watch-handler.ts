@@ -6,7 +6,8 @@ import type { AuditHub } from "../../audit/hub.js";
 import { authorizeAccount } from "../../kms/deps.js";
 import { toKmsError, validation } from "../../kms/errors.js";
 import type { CallerScopedService } from "../../kms/service.js";
-import { ERROR_TABLE, GRPC_ERROR_TYPE_KEY } from "../error-table.js";
+import { GRPC_ERROR_TYPE_KEY } from "@p11kms/client/contract";
+import { ERROR_TABLE } from "../error-table.js";
 import { unidentifiedCaller } from "./caller.js";
 import { type GrpcIdentityConfig, grpcCaller } from "./identity.js";
 

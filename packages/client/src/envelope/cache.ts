@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { encodeEncryptionContext } from "../kms/encryption-context.js";
+import { encodeEncryptionContext } from "../contract.js";
 import type { EncryptedDataKey } from "./header.js";
 import type { DecryptionMaterials, EncryptionContext, EncryptionMaterials, MaterialsProvider } from "./materials.js";
 

@@ -1,4 +1,4 @@
-import { encodeEncryptionContext } from "../kms/encryption-context.js";
+import { encodeEncryptionContext } from "../contract.js";
 import { EnvelopeError } from "./errors.js";
 import { COMMITMENT_BYTES, MESSAGE_ID_BYTES, SUPPORTED_SUITES, TAG_BYTES } from "./suite.js";
 

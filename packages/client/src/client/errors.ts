@@ -1,5 +1,5 @@
 import { type ServiceError, status } from "@grpc/grpc-js";
-import { GRPC_ERROR_TYPE_KEY } from "../api/error-table.js";
+import { GRPC_ERROR_TYPE_KEY } from "../contract.js";
 
 /**
  * Every failure of a {@link P11KmsClient} call. `type` is the AWS exception name the service sent
