@@ -12,6 +12,7 @@ import type { AuditSigner } from "./audit/signer.js";
 import type { Config } from "./config/schema.js";
 import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
 import { explainConnectionFailure, explainDeviceFault } from "./hsm/connection-failure.js";
+import { deviceThreadStats } from "./hsm/device-thread.js";
 import { closeModules } from "./hsm/module.js";
 import type { StorePreparation } from "./hsm/prepared-open.js";
 import { readPin } from "./hsm/pin.js";
@@ -148,6 +149,7 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
       return store instanceof Pkcs11KeyStore ? store.usage() : undefined;
     });
   }
+  metrics.watchDeviceThread(() => deviceThreadStats());
   /**
    * grpc.health.v1: each store as "p11kms.v1.KeyStore/<id>" (SERVING while CONNECTED); the server ("") and
    * the KMS service are SERVING while at least one store is CONNECTED. Nothing is SERVING before start-up
