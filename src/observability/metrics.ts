@@ -1,4 +1,3 @@
-import { deviceThreadStats } from "../hsm/index.js";
 import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
@@ -7,6 +6,12 @@ export interface PoolUsage {
   readonly idle: number;
   readonly waiting: number;
   readonly copies: number;
+}
+
+/** The device thread's counters since the process started (keyStores[].deviceThread). */
+export interface DeviceThreadUsage {
+  readonly calls: number;
+  readonly messages: number;
 }
 
 /** Prometheus metrics of one daemon: request counts and latencies per API, operation and outcome. */
@@ -75,6 +80,8 @@ export class Metrics {
   });
   private readonly hsmChildren = new Map<string, { observe(v: number): void }>();
   private readonly poolSources = new Map<string, () => PoolUsage | undefined>();
+  /** Where the device thread's counters are read at scrape time (see {@link watchDeviceThread}). */
+  private deviceThreadSource: (() => DeviceThreadUsage) | undefined;
 
   /** Audit events waiting to be written (the group-commit queue). */
   readonly auditBacklog = new Gauge({
@@ -119,19 +126,13 @@ export class Metrics {
     name: "p11kms_device_thread_calls_total",
     help: "PKCS#11 calls run on the device thread (keyStores[].deviceThread).",
     registers: [this.registry],
-    collect() {
-      this.reset();
-      this.inc(deviceThreadStats().calls);
-    },
+    collect: countFrom(() => this.deviceThreadSource?.().calls),
   });
   readonly deviceThreadMessages = new Counter({
     name: "p11kms_device_thread_messages_total",
     help: "Messages to the device thread: calls / messages is the batching the event loop gets under load.",
     registers: [this.registry],
-    collect() {
-      this.reset();
-      this.inc(deviceThreadStats().messages);
-    },
+    collect: countFrom(() => this.deviceThreadSource?.().messages),
   });
   readonly hsmErrors = new Counter({
     name: "p11kms_hsm_errors_total",
@@ -222,6 +223,11 @@ export class Metrics {
     this.poolSources.set(keyStoreId, read);
   }
 
+  /** Registers where the device thread's counters are read at scrape time (none registered: they read 0). */
+  watchDeviceThread(read: () => DeviceThreadUsage): void {
+    this.deviceThreadSource = read;
+  }
+
   /** Serves GET /metrics on host:port. */
   async listen(host: string, port: number): Promise<Server> {
     const server = createServer((req, res) => {
@@ -240,4 +246,13 @@ export class Metrics {
     });
     return server;
   }
+}
+
+/** A counter's collect(): set to what `read` says at scrape time (0 while it says nothing). */
+function countFrom(read: () => number | undefined): (this: Counter) => void {
+  return function (this: Counter) {
+    this.reset();
+    const n = read();
+    if (n !== undefined) this.inc(n);
+  };
 }

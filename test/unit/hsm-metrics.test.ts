@@ -27,4 +27,20 @@ describe("HSM metrics", () => {
     text = await m.registry.metrics();
     expect(text).not.toContain('p11kms_hsm_sessions{key_store="a"');
   });
+
+  it("reads the device thread's counters from the registered callback at scrape time, 0 when none is registered", async () => {
+    const m = new Metrics();
+    let text = await m.registry.metrics();
+    expect(text).toMatch(/^p11kms_device_thread_calls_total 0$/m);
+    expect(text).toMatch(/^p11kms_device_thread_messages_total 0$/m);
+    let stats = { calls: 48, messages: 3 };
+    m.watchDeviceThread(() => stats);
+    text = await m.registry.metrics();
+    expect(text).toMatch(/^p11kms_device_thread_calls_total 48$/m);
+    expect(text).toMatch(/^p11kms_device_thread_messages_total 3$/m);
+    stats = { calls: 50, messages: 5 };
+    text = await m.registry.metrics();
+    expect(text).toMatch(/^p11kms_device_thread_calls_total 50$/m);
+    expect(text).toMatch(/^p11kms_device_thread_messages_total 5$/m);
+  });
 });
