@@ -1,7 +1,7 @@
 import { type Command, Option } from "commander";
+import { generateDataKeyPairResponse, generateDataKeyPairWithoutPlaintextResponse, generateMacResponse, getPublicKeyResponse, signResponse, verifyMacResponse, verifyResponse } from "../api/aws/responses/crypto.js";
 import { parseBlob } from "./args.js";
 import { call, type KmsClient } from "./client.js";
-import { b64 } from "./output.js";
 
 /** What main.ts lends these commands: its command registrar and the shared option builders. */
 export interface CommandKit {
@@ -15,7 +15,7 @@ const blobOption = (flag: string, help: string) => new Option(`${flag} <blob>`, 
 
 /**
  * sign, verify, get-public-key, generate-mac, verify-mac, generate-data-key-pair(-without-plaintext): the
- * AWS CLI's option names and output shapes (blobs in base64, PascalCase fields, lists only when non-empty).
+ * AWS CLI's option names, and the AWS facade's response shapes (src/api/aws/responses/crypto.ts).
  */
 export function registerAsymmetricCommands(kit: CommandKit): void {
   const { kms, grantOption, contextOption, toMap } = kit;
@@ -31,37 +31,20 @@ export function registerAsymmetricCommands(kit: CommandKit): void {
       .option("--dry-run");
   const signRequest = (o: SignOpts) => ({ keyId: o.keyId, message: o.message, messageType: o.messageType ?? "", signingAlgorithm: o.signingAlgorithm, grantTokens: o.grantTokens ?? [], dryRun: !!o.dryRun });
 
-  kms<SignOpts>("sign", "sign a message or digest with an asymmetric key", signOptions, async (c, o, t) => {
-    const res = await call(c, c.sign, signRequest(o), t);
-    return { KeyId: res.keyId, Signature: b64(res.signature), SigningAlgorithm: res.signingAlgorithm };
-  });
+  kms<SignOpts>("sign", "sign a message or digest with an asymmetric key", signOptions, async (c, o, t) => signResponse(await call(c, c.sign, signRequest(o), t)));
 
   kms<SignOpts & { signature: Buffer }>(
     "verify",
     "verify a signature on the HSM (an invalid one fails with KMSInvalidSignatureException)",
     (c) => signOptions(c).addOption(blobOption("--signature", "signature")),
-    async (c, o, t) => {
-      const res = await call(c, c.verify, { ...signRequest(o), signature: o.signature }, t);
-      return { KeyId: res.keyId, SignatureValid: res.signatureValid, SigningAlgorithm: res.signingAlgorithm };
-    },
+    async (c, o, t) => verifyResponse(await call(c, c.verify, { ...signRequest(o), signature: o.signature }, t)),
   );
 
   kms<{ keyId: string; grantTokens?: string[] }>(
     "get-public-key",
     "the public key of an asymmetric key (DER SubjectPublicKeyInfo, base64)",
     (c) => c.requiredOption("--key-id <id>").addOption(grantOption()),
-    async (c, o, t) => {
-      const res = await call(c, c.getPublicKey, { keyId: o.keyId, grantTokens: o.grantTokens ?? [] }, t);
-      return {
-        KeyId: res.keyId,
-        PublicKey: b64(res.publicKey),
-        CustomerMasterKeySpec: res.customerMasterKeySpec,
-        KeySpec: res.keySpec,
-        KeyUsage: res.keyUsage,
-        ...(res.encryptionAlgorithms.length ? { EncryptionAlgorithms: res.encryptionAlgorithms } : {}),
-        ...(res.signingAlgorithms.length ? { SigningAlgorithms: res.signingAlgorithms } : {}),
-      };
-    },
+    async (c, o, t) => getPublicKeyResponse(await call(c, c.getPublicKey, { keyId: o.keyId, grantTokens: o.grantTokens ?? [] }, t)),
   );
 
   interface MacOpts { keyId: string; message: Buffer; macAlgorithm: string; grantTokens?: string[]; dryRun?: boolean }
@@ -74,19 +57,13 @@ export function registerAsymmetricCommands(kit: CommandKit): void {
       .option("--dry-run");
   const macRequest = (o: MacOpts) => ({ keyId: o.keyId, message: o.message, macAlgorithm: o.macAlgorithm, grantTokens: o.grantTokens ?? [], dryRun: !!o.dryRun });
 
-  kms<MacOpts>("generate-mac", "HMAC of a message with an HMAC key", macOptions, async (c, o, t) => {
-    const res = await call(c, c.generateMac, macRequest(o), t);
-    return { Mac: b64(res.mac), MacAlgorithm: res.macAlgorithm, KeyId: res.keyId };
-  });
+  kms<MacOpts>("generate-mac", "HMAC of a message with an HMAC key", macOptions, async (c, o, t) => generateMacResponse(await call(c, c.generateMac, macRequest(o), t)));
 
   kms<MacOpts & { mac: Buffer }>(
     "verify-mac",
     "verify an HMAC on the HSM (a wrong one fails with KMSInvalidMacException)",
     (c) => macOptions(c).addOption(blobOption("--mac", "MAC")),
-    async (c, o, t) => {
-      const res = await call(c, c.verifyMac, { ...macRequest(o), mac: o.mac }, t);
-      return { KeyId: res.keyId, MacValid: res.macValid, MacAlgorithm: res.macAlgorithm };
-    },
+    async (c, o, t) => verifyMacResponse(await call(c, c.verifyMac, { ...macRequest(o), mac: o.mac }, t)),
   );
 
   interface PairOpts { keyId: string; keyPairSpec: string; encryptionContext?: Record<string, string>; grantTokens?: string[]; dryRun?: boolean }
@@ -99,19 +76,11 @@ export function registerAsymmetricCommands(kit: CommandKit): void {
       .option("--dry-run");
   const pairRequest = (o: PairOpts) => ({ keyId: o.keyId, keyPairSpec: o.keyPairSpec, encryptionContext: toMap(o.encryptionContext), grantTokens: o.grantTokens ?? [], dryRun: !!o.dryRun });
 
-  kms<PairOpts>("generate-data-key-pair", "a key pair: private key in plaintext and encrypted, public key", pairOptions, async (c, o, t) => {
-    const res = await call(c, c.generateDataKeyPair, pairRequest(o), t);
-    return {
-      PrivateKeyCiphertextBlob: b64(res.privateKeyCiphertextBlob),
-      PrivateKeyPlaintext: b64(res.privateKeyPlaintext),
-      PublicKey: b64(res.publicKey),
-      KeyId: res.keyId,
-      KeyPairSpec: res.keyPairSpec,
-    };
-  });
+  kms<PairOpts>("generate-data-key-pair", "a key pair: private key in plaintext and encrypted, public key", pairOptions, async (c, o, t) =>
+    generateDataKeyPairResponse(await call(c, c.generateDataKeyPair, pairRequest(o), t)),
+  );
 
-  kms<PairOpts>("generate-data-key-pair-without-plaintext", "a key pair: encrypted private key and public key", pairOptions, async (c, o, t) => {
-    const res = await call(c, c.generateDataKeyPairWithoutPlaintext, pairRequest(o), t);
-    return { PrivateKeyCiphertextBlob: b64(res.privateKeyCiphertextBlob), PublicKey: b64(res.publicKey), KeyId: res.keyId, KeyPairSpec: res.keyPairSpec };
-  });
+  kms<PairOpts>("generate-data-key-pair-without-plaintext", "a key pair: encrypted private key and public key", pairOptions, async (c, o, t) =>
+    generateDataKeyPairWithoutPlaintextResponse(await call(c, c.generateDataKeyPairWithoutPlaintext, pairRequest(o), t)),
+  );
 }

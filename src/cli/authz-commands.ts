@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
-import type { GrantListEntry } from "../gen/p11kms/v1/kms.js";
+import { createGrantResponse, getKeyPolicyResponse, listGrantsResponse, listKeyPoliciesResponse } from "../api/aws/responses/authz.js";
 import { parseIntArg } from "./args.js";
 import type { CommandKit } from "./asymmetric-commands.js";
 import { call } from "./client.js";
+import { CLI_STYLE } from "./output.js";
 
 /** A policy as the AWS CLI takes it: the JSON text, or file://<path>. */
 function parsePolicy(value: string): string {
@@ -25,28 +26,9 @@ function parseConstraints(value: string): { EncryptionContextSubset?: Record<str
   return v as ReturnType<typeof parseConstraints>;
 }
 
-const iso = (d: Date | undefined) => (d ? d.getTime() / 1000 : undefined);
-const page = (r: { truncated: boolean; nextMarker: string }) => ({ ...(r.truncated ? { NextMarker: r.nextMarker } : {}), Truncated: r.truncated });
 const listOptions = (c: Command) => c.addOption(new Option("--limit <n>").argParser(parseIntArg)).option("--marker <marker>");
-const obj = (m: Map<string, string> | undefined) => (m && m.size > 0 ? Object.fromEntries(m) : undefined);
 
-function grantJson(g: GrantListEntry) {
-  const subset = obj(g.constraints?.encryptionContextSubset);
-  const equals = obj(g.constraints?.encryptionContextEquals);
-  return {
-    KeyId: g.keyId,
-    GrantId: g.grantId,
-    ...(g.name ? { Name: g.name } : {}),
-    CreationDate: iso(g.creationDate),
-    GranteePrincipal: g.granteePrincipal,
-    ...(g.retiringPrincipal ? { RetiringPrincipal: g.retiringPrincipal } : {}),
-    IssuingAccount: g.issuingAccount,
-    Operations: g.operations,
-    ...(subset || equals ? { Constraints: { ...(subset ? { EncryptionContextSubset: subset } : {}), ...(equals ? { EncryptionContextEquals: equals } : {}) } } : {}),
-  };
-}
-
-/** Key policy and grant commands with the AWS CLI's names, options and output shapes. */
+/** Key policy and grant commands with the AWS CLI's names and options, and the AWS facade's response shapes (src/api/aws/responses/authz.ts). */
 export function registerAuthzCommands({ kms, grantOption }: Pick<CommandKit, "kms" | "grantOption">): void {
   kms<{ keyId: string; policyName?: string; policy: string; bypassPolicyLockoutSafetyCheck?: boolean }>(
     "put-key-policy",
@@ -64,19 +46,13 @@ export function registerAuthzCommands({ kms, grantOption }: Pick<CommandKit, "km
     "get-key-policy",
     "show a key's policy",
     (c) => c.requiredOption("--key-id <id>", "key id or key ARN").option("--policy-name <name>", 'always "default"'),
-    async (c, o, t) => {
-      const r = await call(c, c.getKeyPolicy, { keyId: o.keyId, policyName: o.policyName ?? "" }, t);
-      return { Policy: r.policy, PolicyName: r.policyName };
-    },
+    async (c, o, t) => getKeyPolicyResponse(await call(c, c.getKeyPolicy, { keyId: o.keyId, policyName: o.policyName ?? "" }, t)),
   );
   kms<{ keyId: string; limit?: number; marker?: string }>(
     "list-key-policies",
     'list a key\'s policy names (always ["default"])',
     (c) => listOptions(c.requiredOption("--key-id <id>", "key id or key ARN")),
-    async (c, o, t) => {
-      const r = await call(c, c.listKeyPolicies, { keyId: o.keyId, limit: o.limit, marker: o.marker ?? "" }, t);
-      return { PolicyNames: r.policyNames, ...page(r) };
-    },
+    async (c, o, t) => listKeyPoliciesResponse(await call(c, c.listKeyPolicies, { keyId: o.keyId, limit: o.limit, marker: o.marker ?? "" }, t)),
   );
 
   interface CreateGrantOpts {
@@ -121,7 +97,7 @@ export function registerAuthzCommands({ kms, grantOption }: Pick<CommandKit, "km
         },
         t,
       );
-      return { GrantToken: r.grantToken, GrantId: r.grantId };
+      return createGrantResponse(r);
     },
   );
   kms<{ keyId: string; limit?: number; marker?: string; grantId?: string; granteePrincipal?: string }>(
@@ -130,17 +106,14 @@ export function registerAuthzCommands({ kms, grantOption }: Pick<CommandKit, "km
     (c) => listOptions(c.requiredOption("--key-id <id>", "key id or key ARN")).option("--grant-id <id>").option("--grantee-principal <arn>"),
     async (c, o, t) => {
       const r = await call(c, c.listGrants, { keyId: o.keyId, limit: o.limit, marker: o.marker ?? "", grantId: o.grantId ?? "", granteePrincipal: o.granteePrincipal ?? "" }, t);
-      return { Grants: r.grants.map(grantJson), ...page(r) };
+      return listGrantsResponse(r, CLI_STYLE);
     },
   );
   kms<{ retiringPrincipal: string; limit?: number; marker?: string }>(
     "list-retirable-grants",
     "list the grants a principal may retire (one page)",
     (c) => listOptions(c.requiredOption("--retiring-principal <arn>")),
-    async (c, o, t) => {
-      const r = await call(c, c.listRetirableGrants, { retiringPrincipal: o.retiringPrincipal, limit: o.limit, marker: o.marker ?? "" }, t);
-      return { Grants: r.grants.map(grantJson), ...page(r) };
-    },
+    async (c, o, t) => listGrantsResponse(await call(c, c.listRetirableGrants, { retiringPrincipal: o.retiringPrincipal, limit: o.limit, marker: o.marker ?? "" }, t), CLI_STYLE),
   );
   kms<{ grantToken?: string; keyId?: string; grantId?: string; dryRun?: boolean }>(
     "retire-grant",

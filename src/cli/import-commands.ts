@@ -1,13 +1,13 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
+import { getParametersForImportResponse } from "../api/aws/responses/keys.js";
 import { parseBlob } from "./args.js";
 import type { CommandKit } from "./asymmetric-commands.js";
 import { call } from "./client.js";
 import { wrapKeyMaterial } from "./import-wrap.js";
-import { b64 } from "./output.js";
+import { CLI_STYLE } from "./output.js";
 
 const keyIdOption = (c: Command) => c.requiredOption("--key-id <id>", "key id or key ARN of an EXTERNAL key");
-const seconds = (d: Date | undefined) => (d ? d.getTime() / 1000 : undefined);
 
 function parseDate(value: string): Date {
   const d = /^\d+(\.\d+)?$/.test(value) ? new Date(Number(value) * 1000) : new Date(value);
@@ -36,10 +36,7 @@ export function registerImportCommands({ kms }: Pick<CommandKit, "kms">): void {
     "get-parameters-for-import",
     "get a wrapping public key and import token for an EXTERNAL key (valid 24 h)",
     (c) => keyIdOption(c).requiredOption("--wrapping-algorithm <alg>", "RSAES_OAEP_SHA_1 | RSA_AES_KEY_WRAP_SHA_1 | *_SHA_256").requiredOption("--wrapping-key-spec <spec>", "RSA_2048 | RSA_3072 | RSA_4096"),
-    async (c, o, t) => {
-      const r = await call(c, c.getParametersForImport, o, t);
-      return { KeyId: r.keyId, ImportToken: b64(r.importToken), PublicKey: b64(r.publicKey), ParametersValidTo: seconds(r.parametersValidTo) };
-    },
+    async (c, o, t) => getParametersForImportResponse(await call(c, c.getParametersForImport, o, t), CLI_STYLE),
   );
   kms<ImportOpts>(
     "import-key-material",

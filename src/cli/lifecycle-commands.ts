@@ -1,16 +1,17 @@
 import { type Command, Option } from "commander";
+import { describeCustomKeyStoresResponse, getKeyRotationStatusResponse, keyIdResponse, listAliasesResponse, listKeyRotationsResponse, listResourceTagsResponse, scheduleKeyDeletionResponse } from "../api/aws/responses/lifecycle.js";
 import { collect, parseIntArg, parseTag, type CliTag } from "./args.js";
 import type { CommandKit } from "./asymmetric-commands.js";
 import { call } from "./client.js";
+import { CLI_STYLE } from "./output.js";
 
-const iso = (d: Date | undefined) => (d ? d.getTime() / 1000 : undefined);
-const page = (r: { truncated: boolean; nextMarker: string }) => ({ ...(r.truncated ? { NextMarker: r.nextMarker } : {}), Truncated: r.truncated });
 const keyIdOption = (c: Command) => c.requiredOption("--key-id <id>", "key id or key ARN");
 const listOptions = (c: Command) => c.addOption(new Option("--limit <n>").argParser(parseIntArg)).option("--marker <marker>");
 
 /**
- * Key lifecycle commands with the AWS CLI's names, options and output shapes: aliases, enable/disable,
- * deletion, descriptions and tags, rotation, key stores. Operations without a result print nothing.
+ * Key lifecycle commands with the AWS CLI's names and options, and the AWS facade's response shapes
+ * (src/api/aws/responses/lifecycle.ts): aliases, enable/disable, deletion, descriptions and tags, rotation,
+ * key stores. Operations without a result print nothing.
  */
 export function registerLifecycleCommands({ kms }: Pick<CommandKit, "kms">): void {
   type Alias = { aliasName: string; targetKeyId: string };
@@ -22,11 +23,7 @@ export function registerLifecycleCommands({ kms }: Pick<CommandKit, "kms">): voi
     "list-aliases",
     "list aliases (one page), optionally of one key",
     (c) => listOptions(c.option("--key-id <id>")),
-    async (c, o, t) => {
-      const r = await call(c, c.listAliases, { keyId: o.keyId ?? "", limit: o.limit, marker: o.marker ?? "" }, t);
-      const Aliases = r.aliases.map((a) => ({ AliasName: a.aliasName, AliasArn: a.aliasArn, TargetKeyId: a.targetKeyId, CreationDate: iso(a.creationDate), LastUpdatedDate: iso(a.lastUpdatedDate) }));
-      return { Aliases, ...page(r) };
-    },
+    async (c, o, t) => listAliasesResponse(await call(c, c.listAliases, { keyId: o.keyId ?? "", limit: o.limit, marker: o.marker ?? "" }, t), CLI_STYLE),
   );
 
   type KeyId = { keyId: string };
@@ -36,12 +33,9 @@ export function registerLifecycleCommands({ kms }: Pick<CommandKit, "kms">): voi
     "schedule-key-deletion",
     "delete a key after 7-30 days (default 30)",
     (c) => keyIdOption(c).addOption(new Option("--pending-window-in-days <days>").argParser(parseIntArg)),
-    async (c, o, t) => {
-      const r = await call(c, c.scheduleKeyDeletion, { keyId: o.keyId, pendingWindowInDays: o.pendingWindowInDays }, t);
-      return { KeyId: r.keyId, DeletionDate: iso(r.deletionDate), KeyState: r.keyState, PendingWindowInDays: r.pendingWindowInDays };
-    },
+    async (c, o, t) => scheduleKeyDeletionResponse(await call(c, c.scheduleKeyDeletion, { keyId: o.keyId, pendingWindowInDays: o.pendingWindowInDays }, t), CLI_STYLE),
   );
-  kms<KeyId>("cancel-key-deletion", "cancel a scheduled deletion (the key becomes Disabled)", keyIdOption, async (c, o, t) => ({ KeyId: (await call(c, c.cancelKeyDeletion, o, t)).keyId }));
+  kms<KeyId>("cancel-key-deletion", "cancel a scheduled deletion (the key becomes Disabled)", keyIdOption, async (c, o, t) => keyIdResponse(await call(c, c.cancelKeyDeletion, o, t)));
 
   kms<KeyId & { description: string }>(
     "update-key-description",
@@ -61,10 +55,9 @@ export function registerLifecycleCommands({ kms }: Pick<CommandKit, "kms">): voi
     (c) => keyIdOption(c).addOption(new Option("--tag-keys <key>", "tag key (repeatable)").argParser(collect).makeOptionMandatory()),
     async (c, o, t) => void (await call(c, c.untagResource, o, t)),
   );
-  kms<KeyId & { limit?: number; marker?: string }>("list-resource-tags", "list a key's tags (one page)", (c) => listOptions(keyIdOption(c)), async (c, o, t) => {
-    const r = await call(c, c.listResourceTags, { keyId: o.keyId, limit: o.limit, marker: o.marker ?? "" }, t);
-    return { Tags: r.tags.map((x) => ({ TagKey: x.tagKey, TagValue: x.tagValue })), ...page(r) };
-  });
+  kms<KeyId & { limit?: number; marker?: string }>("list-resource-tags", "list a key's tags (one page)", (c) => listOptions(keyIdOption(c)), async (c, o, t) =>
+    listResourceTagsResponse(await call(c, c.listResourceTags, { keyId: o.keyId, limit: o.limit, marker: o.marker ?? "" }, t)),
+  );
 
   kms<KeyId & { rotationPeriodInDays?: number }>(
     "enable-key-rotation",
@@ -73,15 +66,13 @@ export function registerLifecycleCommands({ kms }: Pick<CommandKit, "kms">): voi
     async (c, o, t) => void (await call(c, c.enableKeyRotation, { keyId: o.keyId, rotationPeriodInDays: o.rotationPeriodInDays }, t)),
   );
   kms<KeyId>("disable-key-rotation", "stop automatic rotation", keyIdOption, async (c, o, t) => void (await call(c, c.disableKeyRotation, o, t)));
-  kms<KeyId>("get-key-rotation-status", "whether a key rotates, its period and next date", keyIdOption, async (c, o, t) => {
-    const r = await call(c, c.getKeyRotationStatus, o, t);
-    return { KeyRotationEnabled: r.keyRotationEnabled, KeyId: r.keyId, RotationPeriodInDays: r.rotationPeriodInDays, NextRotationDate: iso(r.nextRotationDate) };
-  });
-  kms<KeyId>("rotate-key-on-demand", "rotate a key now (at most 25 times per key)", keyIdOption, async (c, o, t) => ({ KeyId: (await call(c, c.rotateKeyOnDemand, o, t)).keyId }));
-  kms<KeyId & { limit?: number; marker?: string }>("list-key-rotations", "completed rotations of a key (one page)", (c) => listOptions(keyIdOption(c)), async (c, o, t) => {
-    const r = await call(c, c.listKeyRotations, { keyId: o.keyId, limit: o.limit, marker: o.marker ?? "" }, t);
-    return { Rotations: r.rotations.map((x) => ({ KeyId: x.keyId, RotationDate: iso(x.rotationDate), RotationType: x.rotationType })), ...page(r) };
-  });
+  kms<KeyId>("get-key-rotation-status", "whether a key rotates, its period and next date", keyIdOption, async (c, o, t) =>
+    getKeyRotationStatusResponse(await call(c, c.getKeyRotationStatus, o, t), CLI_STYLE),
+  );
+  kms<KeyId>("rotate-key-on-demand", "rotate a key now (at most 25 times per key)", keyIdOption, async (c, o, t) => keyIdResponse(await call(c, c.rotateKeyOnDemand, o, t)));
+  kms<KeyId & { limit?: number; marker?: string }>("list-key-rotations", "completed rotations of a key (one page)", (c) => listOptions(keyIdOption(c)), async (c, o, t) =>
+    listKeyRotationsResponse(await call(c, c.listKeyRotations, { keyId: o.keyId, limit: o.limit, marker: o.marker ?? "" }, t), CLI_STYLE),
+  );
 
   kms<{ customKeyStoreId?: string; customKeyStoreName?: string; limit?: number; marker?: string }>(
     "describe-custom-key-stores",
@@ -89,14 +80,7 @@ export function registerLifecycleCommands({ kms }: Pick<CommandKit, "kms">): voi
     (c) => listOptions(c.option("--custom-key-store-id <id>").option("--custom-key-store-name <name>")),
     async (c, o, t) => {
       const r = await call(c, c.describeCustomKeyStores, { customKeyStoreId: o.customKeyStoreId ?? "", customKeyStoreName: o.customKeyStoreName ?? "", limit: o.limit, marker: o.marker ?? "" }, t);
-      const CustomKeyStores = r.customKeyStores.map((s) => ({
-        CustomKeyStoreId: s.customKeyStoreId,
-        CustomKeyStoreName: s.customKeyStoreName,
-        ConnectionState: s.connectionState,
-        ...(s.connectionErrorCode ? { ConnectionErrorCode: s.connectionErrorCode, ConnectionErrorReason: s.connectionErrorReason } : {}),
-        CreationDate: iso(s.creationDate),
-      }));
-      return { CustomKeyStores, ...page(r) };
+      return describeCustomKeyStoresResponse(r, CLI_STYLE);
     },
   );
   type Store = { customKeyStoreId: string };

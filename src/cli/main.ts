@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { ServiceError } from "@grpc/grpc-js";
+import { decryptResponse, encryptResponse, generateDataKeyResponse, generateDataKeyWithoutPlaintextResponse, generateRandomResponse, reEncryptResponse } from "../api/aws/responses/crypto.js";
+import { keyMetadataResponse, listKeysResponse } from "../api/aws/responses/keys.js";
 import { collect, parseBlob, parseContext, parseIntArg, parseTag, type CliTag } from "./args.js";
 import { registerAsymmetricCommands } from "./asymmetric-commands.js";
 import { registerAuditCommands } from "./audit-commands.js";
@@ -9,7 +11,7 @@ import { call, connect, errorType, type KmsClient } from "./client.js";
 import { registerEnvelopeCommands } from "./envelope-commands.js";
 import { registerImportCommands } from "./import-commands.js";
 import { registerLifecycleCommands } from "./lifecycle-commands.js";
-import { awsKeyMetadata, b64, print } from "./output.js";
+import { CLI_STYLE, print } from "./output.js";
 import { addServeCommand, runCli } from "./serve-command.js";
 
 /**
@@ -43,7 +45,7 @@ program
     process.stdout.write(`${JSON.stringify({ AccessKeyId: id, File: o.out }, null, 4)}\n`);
   });
 
-/** Registers one KMS command: build the request, call, shape the response. */
+/** Registers one KMS command: build the request, call, shape the response (with the facade's shapes, CLI_STYLE). */
 function kms<O>(name: string, description: string, build: (cmd: Command) => Command, run: (c: KmsClient, o: O, timeout: number) => Promise<unknown>): void {
   const cmd = build(program.command(name).description(description));
   cmd.action(async (o: O) => {
@@ -80,7 +82,7 @@ kms<{ description?: string; keySpec?: string; keyUsage?: string; origin?: string
       .option("--bypass-policy-lockout-safety-check", "accept a policy that would lock you out of PutKeyPolicy"),
   async (c, o, t) => {
     const res = await call(c, c.createKey, { description: o.description ?? "", keySpec: o.keySpec ?? "", keyUsage: o.keyUsage ?? "", origin: o.origin ?? "", customerMasterKeySpec: "", tags: o.tags ?? [], multiRegion: false, customKeyStoreId: o.customKeyStoreId ?? "", policy: o.policy ?? "", bypassPolicyLockoutSafetyCheck: !!o.bypassPolicyLockoutSafetyCheck }, t);
-    return { KeyMetadata: awsKeyMetadata(res.keyMetadata) };
+    return keyMetadataResponse(res.keyMetadata, CLI_STYLE);
   },
 );
 
@@ -88,21 +90,14 @@ kms<{ keyId: string; grantTokens?: string[] }>(
   "describe-key",
   "show a key's metadata",
   (c) => c.requiredOption("--key-id <id>", "key id or key ARN").addOption(grantOption()),
-  async (c, o, t) => ({ KeyMetadata: awsKeyMetadata((await call(c, c.describeKey, { keyId: o.keyId, grantTokens: o.grantTokens ?? [] }, t)).keyMetadata) }),
+  async (c, o, t) => keyMetadataResponse((await call(c, c.describeKey, { keyId: o.keyId, grantTokens: o.grantTokens ?? [] }, t)).keyMetadata, CLI_STYLE),
 );
 
 kms<{ limit?: number; marker?: string }>(
   "list-keys",
   "list keys (one page)",
   (c) => c.addOption(new Option("--limit <n>").argParser(parseIntArg)).option("--marker <marker>"),
-  async (c, o, t) => {
-    const res = await call(c, c.listKeys, { limit: o.limit, marker: o.marker ?? "" }, t);
-    return {
-      Keys: res.keys.map((k) => ({ KeyId: k.keyId, KeyArn: k.keyArn })),
-      ...(res.truncated ? { NextMarker: res.nextMarker } : {}),
-      Truncated: res.truncated,
-    };
-  },
+  async (c, o, t) => listKeysResponse(await call(c, c.listKeys, { limit: o.limit, marker: o.marker ?? "" }, t)),
 );
 
 interface EncryptOpts {
@@ -126,7 +121,7 @@ kms<EncryptOpts>(
       .option("--dry-run"),
   async (c, o, t) => {
     const res = await call(c, c.encrypt, { keyId: o.keyId, plaintext: o.plaintext, encryptionContext: toMap(o.encryptionContext), grantTokens: o.grantTokens ?? [], encryptionAlgorithm: o.encryptionAlgorithm ?? "", dryRun: !!o.dryRun }, t);
-    return { CiphertextBlob: b64(res.ciphertextBlob), KeyId: res.keyId, EncryptionAlgorithm: res.encryptionAlgorithm };
+    return encryptResponse(res);
   },
 );
 
@@ -151,7 +146,7 @@ kms<DecryptOpts>(
       .option("--dry-run"),
   async (c, o, t) => {
     const res = await call(c, c.decrypt, { ciphertextBlob: o.ciphertextBlob, keyId: o.keyId ?? "", encryptionContext: toMap(o.encryptionContext), grantTokens: o.grantTokens ?? [], encryptionAlgorithm: o.encryptionAlgorithm ?? "", dryRun: !!o.dryRun }, t);
-    return { KeyId: res.keyId, Plaintext: b64(res.plaintext), EncryptionAlgorithm: res.encryptionAlgorithm };
+    return decryptResponse(res);
   },
 );
 
@@ -188,13 +183,7 @@ kms<ReEncryptOpts>(
       grantTokens: o.grantTokens ?? [],
       dryRun: !!o.dryRun,
     }, t);
-    return {
-      CiphertextBlob: b64(res.ciphertextBlob),
-      SourceKeyId: res.sourceKeyId,
-      KeyId: res.keyId,
-      SourceEncryptionAlgorithm: res.sourceEncryptionAlgorithm,
-      DestinationEncryptionAlgorithm: res.destinationEncryptionAlgorithm,
-    };
+    return reEncryptResponse(res);
   },
 );
 
@@ -216,21 +205,19 @@ const dataKeyOptions = (c: Command) =>
     .option("--dry-run");
 const dataKeyRequest = (o: DataKeyOpts) => ({ keyId: o.keyId, keySpec: o.keySpec ?? "", numberOfBytes: o.numberOfBytes, encryptionContext: toMap(o.encryptionContext), grantTokens: o.grantTokens ?? [], dryRun: !!o.dryRun });
 
-kms<DataKeyOpts>("generate-data-key", "generate a data key: plaintext and encrypted copy", dataKeyOptions, async (c, o, t) => {
-  const res = await call(c, c.generateDataKey, dataKeyRequest(o), t);
-  return { CiphertextBlob: b64(res.ciphertextBlob), Plaintext: b64(res.plaintext), KeyId: res.keyId };
-});
+kms<DataKeyOpts>("generate-data-key", "generate a data key: plaintext and encrypted copy", dataKeyOptions, async (c, o, t) =>
+  generateDataKeyResponse(await call(c, c.generateDataKey, dataKeyRequest(o), t)),
+);
 
-kms<DataKeyOpts>("generate-data-key-without-plaintext", "generate a data key, encrypted copy only", dataKeyOptions, async (c, o, t) => {
-  const res = await call(c, c.generateDataKeyWithoutPlaintext, dataKeyRequest(o), t);
-  return { CiphertextBlob: b64(res.ciphertextBlob), KeyId: res.keyId };
-});
+kms<DataKeyOpts>("generate-data-key-without-plaintext", "generate a data key, encrypted copy only", dataKeyOptions, async (c, o, t) =>
+  generateDataKeyWithoutPlaintextResponse(await call(c, c.generateDataKeyWithoutPlaintext, dataKeyRequest(o), t)),
+);
 
 kms<{ numberOfBytes: number; customKeyStoreId?: string }>(
   "generate-random",
   "random bytes from the HSM",
   (c) => c.addOption(new Option("--number-of-bytes <n>").argParser(parseIntArg).makeOptionMandatory()).option("--custom-key-store-id <id>"),
-  async (c, o, t) => ({ Plaintext: b64((await call(c, c.generateRandom, { numberOfBytes: o.numberOfBytes, customKeyStoreId: o.customKeyStoreId ?? "" }, t)).plaintext) }),
+  async (c, o, t) => generateRandomResponse(await call(c, c.generateRandom, { numberOfBytes: o.numberOfBytes, customKeyStoreId: o.customKeyStoreId ?? "" }, t)),
 );
 
 registerAsymmetricCommands({ kms, grantOption, contextOption, toMap });

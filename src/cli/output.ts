@@ -1,40 +1,12 @@
 import jmespath from "jmespath";
-import type { KeyMetadata } from "../gen/p11kms/v1/kms.js";
+import type { ResponseStyle } from "../api/aws/responses/style.js";
 
 /**
- * Output in the shapes the AWS CLI prints (PascalCase names, blobs in base64, ISO dates), so scripts
- * written for `aws kms` read p11kms output unchanged.
+ * The CLI renders the AWS facade's response shapes (src/api/aws/responses/) from the gRPC messages, so
+ * scripts written for `aws kms` read p11kms output unchanged: PascalCase names, blobs in base64, dates in
+ * ISO 8601 (as the AWS CLI prints them), plus p11kms's extension members for the operator.
  */
-export function awsKeyMetadata(m: KeyMetadata | undefined): Record<string, unknown> | undefined {
-  if (!m) return undefined;
-  return {
-    AWSAccountId: m.awsAccountId,
-    KeyId: m.keyId,
-    Arn: m.arn,
-    CreationDate: m.creationDate?.toISOString(),
-    Enabled: m.enabled,
-    Description: m.description,
-    KeyUsage: m.keyUsage,
-    KeyState: m.keyState,
-    ...(m.deletionDate ? { DeletionDate: m.deletionDate.toISOString() } : {}),
-    Origin: m.origin,
-    KeyManager: m.keyManager,
-    CustomerMasterKeySpec: m.customerMasterKeySpec,
-    KeySpec: m.keySpec,
-    // As the AWS CLI prints them: each algorithm list only for the keys it applies to.
-    ...(m.encryptionAlgorithms.length ? { EncryptionAlgorithms: m.encryptionAlgorithms } : {}),
-    ...(m.signingAlgorithms.length ? { SigningAlgorithms: m.signingAlgorithms } : {}),
-    ...(m.macAlgorithms.length ? { MacAlgorithms: m.macAlgorithms } : {}),
-    ...(m.expirationModel ? { ExpirationModel: m.expirationModel } : {}),
-    ...(m.validTo ? { ValidTo: m.validTo.toISOString() } : {}),
-    MultiRegion: m.multiRegion,
-    ...(m.rsaOaepSha256Decryption ? { P11kmsRsaOaepSha256Decryption: m.rsaOaepSha256Decryption } : {}),
-  };
-}
-
-export function b64(buf: Uint8Array): string {
-  return Buffer.from(buf).toString("base64");
-}
+export const CLI_STYLE: ResponseStyle = { date: (d) => d.toISOString(), extensions: true };
 
 /** Prints `value` as JSON, or as the AWS CLI's text format, after an optional JMESPath --query. */
 export function print(value: unknown, opts: { output: string; query?: string | undefined }): void {

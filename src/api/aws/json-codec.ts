@@ -1,12 +1,11 @@
 import { z } from "zod";
 import { validation } from "../../kms/errors.js";
-import type { KeyMetadata } from "../../kms/types.js";
 import { AwsProtocolError } from "./protocol-errors.js";
 
 /**
- * JSON shapes of the AWS KMS API (AWS JSON 1.1): PascalCase members, blobs as base64 strings, timestamps as
- * epoch seconds. The codec checks JSON types only; ranges and required members are the service's job, so
- * both APIs give the same ValidationException for the same mistake.
+ * Request decoding of the AWS KMS API (AWS JSON 1.1): PascalCase members, blobs as base64 strings. The codec
+ * checks JSON types only; ranges and required members are the service's job, so both APIs give the same
+ * ValidationException for the same mistake. Responses are shaped in responses/ (shared with the CLI).
  */
 
 // A flat character-class test plus the length rule: as strict as the grouped form, and cheap on the hot path
@@ -51,37 +50,4 @@ export function decode<S extends z.ZodType>(schema: S, body: unknown): z.output<
   }
   const where = issue.path.join(".") || "request";
   throw new AwsProtocolError("SerializationException", `${where}: ${issue.message}`);
-}
-
-export const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
-export const epochSeconds = (d: Date): number => d.getTime() / 1000;
-
-export function keyMetadataJson(m: KeyMetadata): Record<string, unknown> {
-  return {
-    AWSAccountId: m.awsAccountId,
-    KeyId: m.keyId,
-    Arn: m.arn,
-    CreationDate: epochSeconds(m.creationDate),
-    Enabled: m.enabled,
-    Description: m.description,
-    KeyUsage: m.keyUsage,
-    KeyState: m.keyState,
-    ...(m.deletionDate ? { DeletionDate: epochSeconds(m.deletionDate) } : {}),
-    Origin: m.origin,
-    KeyManager: m.keyManager,
-    CustomerMasterKeySpec: m.keySpec,
-    KeySpec: m.keySpec,
-    // AWS lists only the algorithm families a key has.
-    ...nonEmpty("EncryptionAlgorithms", m.encryptionAlgorithms),
-    ...nonEmpty("SigningAlgorithms", m.signingAlgorithms),
-    ...nonEmpty("MacAlgorithms", m.macAlgorithms),
-    ...(m.customKeyStoreId ? { CustomKeyStoreId: m.customKeyStoreId } : {}),
-    ...(m.expirationModel ? { ExpirationModel: m.expirationModel } : {}),
-    ...(m.validTo ? { ValidTo: epochSeconds(m.validTo) } : {}),
-    MultiRegion: false,
-  };
-}
-
-export function nonEmpty(name: string, list: readonly string[]): Record<string, readonly string[]> {
-  return list.length > 0 ? { [name]: list } : {};
 }

@@ -1,12 +1,18 @@
 import { z } from "zod";
 import { KmsError } from "../../kms/errors.js";
-import type { GrantListEntry } from "../../kms/grant-operations.js";
 import type { KmsService } from "../../kms/service.js";
-import { b64, blob, bool, epochSeconds, int, keyMetadataJson, nonEmpty, shape, str, stringMap, strList } from "./json-codec.js";
+import { keyStoreToProto } from "../grpc/codec.js";
+import { blob, bool, int, shape, str, stringMap, strList } from "./json-codec.js";
+import { createGrantResponse, getKeyPolicyResponse, listGrantsResponse, listKeyPoliciesResponse } from "./responses/authz.js";
+import { decryptResponse, encryptResponse, generateDataKeyPairResponse, generateDataKeyPairWithoutPlaintextResponse, generateDataKeyResponse, generateDataKeyWithoutPlaintextResponse, generateMacResponse, generateRandomResponse, getPublicKeyResponse, reEncryptResponse, signResponse, verifyMacResponse, verifyResponse } from "./responses/crypto.js";
+import { getParametersForImportResponse, keyMetadataResponse, listKeysResponse } from "./responses/keys.js";
+import { describeCustomKeyStoresResponse, getKeyRotationStatusResponse, keyIdResponse, listAliasesResponse, listKeyRotationsResponse, listResourceTagsResponse, scheduleKeyDeletionResponse } from "./responses/lifecycle.js";
+import { AWS_JSON } from "./responses/style.js";
 
 /**
- * Every operation of the AWS facade: request schema, call into the service, response shape. Adding an
- * operation to the service means adding one entry here (and one handler on the gRPC side).
+ * Every operation of the AWS facade: request schema, call into the service, response shape (from
+ * responses/, which the CLI shares, rendered in the AWS_JSON style). Adding an operation to the service
+ * means adding one entry here (and one handler on the gRPC side).
  */
 export interface AwsOperation {
   readonly schema: z.ZodType;
@@ -88,20 +94,13 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
         tags: r.Tags?.map((t) => ({ tagKey: t.TagKey, tagValue: t.TagValue })),
         customKeyStoreId: r.CustomKeyStoreId,
       });
-      return { KeyMetadata: keyMetadataJson(m) };
+      return keyMetadataResponse(m, AWS_JSON);
     },
   ),
-  DescribeKey: op(shape({ KeyId: str, GrantTokens: strList }), async (s, r) => ({
-    KeyMetadata: keyMetadataJson(await s.describeKey({ keyId: r.KeyId, grantTokens: r.GrantTokens })),
-  })),
-  ListKeys: op(shape({ Limit: int, Marker: str }), async (s, r) => {
-    const res = await s.listKeys({ limit: r.Limit, marker: r.Marker });
-    return {
-      Keys: res.keys.map((k) => ({ KeyId: k.keyId, KeyArn: k.keyArn })),
-      ...(res.truncated ? { NextMarker: res.nextMarker } : {}),
-      Truncated: res.truncated,
-    };
-  }),
+  DescribeKey: op(shape({ KeyId: str, GrantTokens: strList }), async (s, r) =>
+    keyMetadataResponse(await s.describeKey({ keyId: r.KeyId, grantTokens: r.GrantTokens }), AWS_JSON),
+  ),
+  ListKeys: op(shape({ Limit: int, Marker: str }), async (s, r) => listKeysResponse(await s.listKeys({ limit: r.Limit, marker: r.Marker }))),
   Encrypt: op(
     shape({ KeyId: str, Plaintext: blob, EncryptionContext: stringMap, GrantTokens: strList, EncryptionAlgorithm: str, DryRun: bool }),
     async (s, r) => {
@@ -113,7 +112,7 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
         encryptionAlgorithm: r.EncryptionAlgorithm,
         dryRun: r.DryRun,
       });
-      return { CiphertextBlob: b64(res.ciphertextBlob), KeyId: res.keyId, EncryptionAlgorithm: res.encryptionAlgorithm };
+      return encryptResponse(res);
     },
   ),
   Decrypt: op(
@@ -127,7 +126,7 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
         encryptionAlgorithm: r.EncryptionAlgorithm,
         dryRun: r.DryRun,
       });
-      return { KeyId: res.keyId, Plaintext: b64(res.plaintext), EncryptionAlgorithm: res.encryptionAlgorithm };
+      return decryptResponse(res);
     },
   ),
   ReEncrypt: op(
@@ -154,73 +153,29 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
         grantTokens: r.GrantTokens,
         dryRun: r.DryRun,
       });
-      return {
-        CiphertextBlob: b64(res.ciphertextBlob),
-        SourceKeyId: res.sourceKeyId,
-        KeyId: res.keyId,
-        SourceEncryptionAlgorithm: res.sourceEncryptionAlgorithm,
-        DestinationEncryptionAlgorithm: res.destinationEncryptionAlgorithm,
-      };
+      return reEncryptResponse(res);
     },
   ),
-  GenerateDataKey: op(dataKeyRequest, async (s, r) => {
-    const res = await s.generateDataKey(dataKeyArgs(r));
-    return { CiphertextBlob: b64(res.ciphertextBlob), Plaintext: b64(res.plaintext), KeyId: res.keyId };
-  }),
-  GenerateDataKeyWithoutPlaintext: op(dataKeyRequest, async (s, r) => {
-    const res = await s.generateDataKeyWithoutPlaintext(dataKeyArgs(r));
-    return { CiphertextBlob: b64(res.ciphertextBlob), KeyId: res.keyId };
-  }),
-  GetPublicKey: op(shape({ KeyId: str, GrantTokens: strList }), async (s, r) => {
-    const res = await s.getPublicKey({ keyId: r.KeyId, grantTokens: r.GrantTokens });
-    return {
-      KeyId: res.keyId,
-      PublicKey: b64(res.publicKey),
-      CustomerMasterKeySpec: res.keySpec,
-      KeySpec: res.keySpec,
-      KeyUsage: res.keyUsage,
-      ...nonEmpty("EncryptionAlgorithms", res.encryptionAlgorithms),
-      ...nonEmpty("SigningAlgorithms", res.signingAlgorithms),
-    };
-  }),
-  Sign: op(signRequest, async (s, r) => {
-    const res = await s.sign(signArgs(r));
-    return { KeyId: res.keyId, Signature: b64(res.signature), SigningAlgorithm: res.signingAlgorithm };
-  }),
-  Verify: op(signRequest.extend({ Signature: blob.optional() }), async (s, r) => {
-    const res = await s.verify({ ...signArgs(r), signature: r.Signature });
-    return { KeyId: res.keyId, SignatureValid: res.signatureValid, SigningAlgorithm: res.signingAlgorithm };
-  }),
-  GenerateMac: op(macRequest, async (s, r) => {
-    const res = await s.generateMac(macArgs(r));
-    return { Mac: b64(res.mac), MacAlgorithm: res.macAlgorithm, KeyId: res.keyId };
-  }),
-  VerifyMac: op(macRequest.extend({ Mac: blob.optional() }), async (s, r) => {
-    const res = await s.verifyMac({ ...macArgs(r), mac: r.Mac });
-    return { KeyId: res.keyId, MacValid: res.macValid, MacAlgorithm: res.macAlgorithm };
-  }),
-  GenerateDataKeyPair: op(dataKeyPairRequest, async (s, r) => {
-    const res = await s.generateDataKeyPair(dataKeyPairArgs(r));
-    return {
-      PrivateKeyCiphertextBlob: b64(res.privateKeyCiphertextBlob),
-      PrivateKeyPlaintext: b64(res.privateKeyPlaintext),
-      PublicKey: b64(res.publicKey),
-      KeyId: res.keyId,
-      KeyPairSpec: res.keyPairSpec,
-    };
-  }),
-  GenerateDataKeyPairWithoutPlaintext: op(dataKeyPairRequest, async (s, r) => {
-    const res = await s.generateDataKeyPairWithoutPlaintext(dataKeyPairArgs(r));
-    return {
-      PrivateKeyCiphertextBlob: b64(res.privateKeyCiphertextBlob),
-      PublicKey: b64(res.publicKey),
-      KeyId: res.keyId,
-      KeyPairSpec: res.keyPairSpec,
-    };
-  }),
-  GenerateRandom: op(shape({ NumberOfBytes: int, CustomKeyStoreId: str }), async (s, r) => ({
-    Plaintext: b64((await s.generateRandom({ numberOfBytes: r.NumberOfBytes, customKeyStoreId: r.CustomKeyStoreId })).plaintext),
-  })),
+  GenerateDataKey: op(dataKeyRequest, async (s, r) => generateDataKeyResponse(await s.generateDataKey(dataKeyArgs(r)))),
+  GenerateDataKeyWithoutPlaintext: op(dataKeyRequest, async (s, r) =>
+    generateDataKeyWithoutPlaintextResponse(await s.generateDataKeyWithoutPlaintext(dataKeyArgs(r))),
+  ),
+  GetPublicKey: op(shape({ KeyId: str, GrantTokens: strList }), async (s, r) =>
+    getPublicKeyResponse(await s.getPublicKey({ keyId: r.KeyId, grantTokens: r.GrantTokens })),
+  ),
+  Sign: op(signRequest, async (s, r) => signResponse(await s.sign(signArgs(r)))),
+  Verify: op(signRequest.extend({ Signature: blob.optional() }), async (s, r) =>
+    verifyResponse(await s.verify({ ...signArgs(r), signature: r.Signature })),
+  ),
+  GenerateMac: op(macRequest, async (s, r) => generateMacResponse(await s.generateMac(macArgs(r)))),
+  VerifyMac: op(macRequest.extend({ Mac: blob.optional() }), async (s, r) => verifyMacResponse(await s.verifyMac({ ...macArgs(r), mac: r.Mac }))),
+  GenerateDataKeyPair: op(dataKeyPairRequest, async (s, r) => generateDataKeyPairResponse(await s.generateDataKeyPair(dataKeyPairArgs(r)))),
+  GenerateDataKeyPairWithoutPlaintext: op(dataKeyPairRequest, async (s, r) =>
+    generateDataKeyPairWithoutPlaintextResponse(await s.generateDataKeyPairWithoutPlaintext(dataKeyPairArgs(r))),
+  ),
+  GenerateRandom: op(shape({ NumberOfBytes: int, CustomKeyStoreId: str }), async (s, r) =>
+    generateRandomResponse(await s.generateRandom({ numberOfBytes: r.NumberOfBytes, customKeyStoreId: r.CustomKeyStoreId })),
+  ),
 
   // Key lifecycle (docs/key-lifecycle.md): aliases, states and deletion, tags, rotation, key stores.
   CreateAlias: op(shape({ AliasName: str, TargetKeyId: str }), async (s, r) =>
@@ -230,24 +185,15 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
     done(s.updateAlias({ aliasName: r.AliasName, targetKeyId: r.TargetKeyId })),
   ),
   DeleteAlias: op(shape({ AliasName: str }), async (s, r) => done(s.deleteAlias({ aliasName: r.AliasName }))),
-  ListAliases: op(shape({ KeyId: str, Limit: int, Marker: str }), async (s, r) => {
-    const res = await s.listAliases({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker });
-    const Aliases = res.aliases.map((a) => ({
-      AliasName: a.aliasName,
-      AliasArn: a.aliasArn,
-      TargetKeyId: a.targetKeyId,
-      CreationDate: epochSeconds(a.creationDate),
-      LastUpdatedDate: epochSeconds(a.lastUpdatedDate),
-    }));
-    return { Aliases, ...pageJson(res) };
-  }),
+  ListAliases: op(shape({ KeyId: str, Limit: int, Marker: str }), async (s, r) =>
+    listAliasesResponse(await s.listAliases({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker }), AWS_JSON),
+  ),
   EnableKey: op(shape({ KeyId: str }), async (s, r) => done(s.enableKey({ keyId: r.KeyId }))),
   DisableKey: op(shape({ KeyId: str }), async (s, r) => done(s.disableKey({ keyId: r.KeyId }))),
-  ScheduleKeyDeletion: op(shape({ KeyId: str, PendingWindowInDays: int }), async (s, r) => {
-    const res = await s.scheduleKeyDeletion({ keyId: r.KeyId, pendingWindowInDays: r.PendingWindowInDays });
-    return { KeyId: res.keyId, DeletionDate: epochSeconds(res.deletionDate), KeyState: res.keyState, PendingWindowInDays: res.pendingWindowInDays };
-  }),
-  CancelKeyDeletion: op(shape({ KeyId: str }), async (s, r) => ({ KeyId: (await s.cancelKeyDeletion({ keyId: r.KeyId })).keyId })),
+  ScheduleKeyDeletion: op(shape({ KeyId: str, PendingWindowInDays: int }), async (s, r) =>
+    scheduleKeyDeletionResponse(await s.scheduleKeyDeletion({ keyId: r.KeyId, pendingWindowInDays: r.PendingWindowInDays }), AWS_JSON),
+  ),
+  CancelKeyDeletion: op(shape({ KeyId: str }), async (s, r) => keyIdResponse(await s.cancelKeyDeletion({ keyId: r.KeyId }))),
   UpdateKeyDescription: op(shape({ KeyId: str, Description: str }), async (s, r) =>
     done(s.updateKeyDescription({ keyId: r.KeyId, description: r.Description })),
   ),
@@ -255,29 +201,18 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
     done(s.tagResource({ keyId: r.KeyId, tags: r.Tags?.map((t) => ({ tagKey: t.TagKey, tagValue: t.TagValue })) })),
   ),
   UntagResource: op(shape({ KeyId: str, TagKeys: strList }), async (s, r) => done(s.untagResource({ keyId: r.KeyId, tagKeys: r.TagKeys }))),
-  ListResourceTags: op(shape({ KeyId: str, Limit: int, Marker: str }), async (s, r) => {
-    const res = await s.listResourceTags({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker });
-    return { Tags: res.tags.map((t) => ({ TagKey: t.tagKey, TagValue: t.tagValue })), ...pageJson(res) };
-  }),
+  ListResourceTags: op(shape({ KeyId: str, Limit: int, Marker: str }), async (s, r) =>
+    listResourceTagsResponse(await s.listResourceTags({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker })),
+  ),
   EnableKeyRotation: op(shape({ KeyId: str, RotationPeriodInDays: int }), async (s, r) =>
     done(s.enableKeyRotation({ keyId: r.KeyId, rotationPeriodInDays: r.RotationPeriodInDays })),
   ),
   DisableKeyRotation: op(shape({ KeyId: str }), async (s, r) => done(s.disableKeyRotation({ keyId: r.KeyId }))),
-  GetKeyRotationStatus: op(shape({ KeyId: str }), async (s, r) => {
-    const res = await s.getKeyRotationStatus({ keyId: r.KeyId });
-    return {
-      KeyRotationEnabled: res.keyRotationEnabled,
-      KeyId: res.keyId,
-      ...(res.rotationPeriodInDays !== undefined ? { RotationPeriodInDays: res.rotationPeriodInDays } : {}),
-      ...(res.nextRotationDate ? { NextRotationDate: epochSeconds(res.nextRotationDate) } : {}),
-    };
-  }),
-  RotateKeyOnDemand: op(shape({ KeyId: str }), async (s, r) => ({ KeyId: (await s.rotateKeyOnDemand({ keyId: r.KeyId })).keyId })),
-  ListKeyRotations: op(shape({ KeyId: str, Limit: int, Marker: str }), async (s, r) => {
-    const res = await s.listKeyRotations({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker });
-    const Rotations = res.rotations.map((x) => ({ KeyId: x.keyId, RotationDate: epochSeconds(x.rotationDate), RotationType: x.rotationType }));
-    return { Rotations, ...pageJson(res) };
-  }),
+  GetKeyRotationStatus: op(shape({ KeyId: str }), async (s, r) => getKeyRotationStatusResponse(await s.getKeyRotationStatus({ keyId: r.KeyId }), AWS_JSON)),
+  RotateKeyOnDemand: op(shape({ KeyId: str }), async (s, r) => keyIdResponse(await s.rotateKeyOnDemand({ keyId: r.KeyId }))),
+  ListKeyRotations: op(shape({ KeyId: str, Limit: int, Marker: str }), async (s, r) =>
+    listKeyRotationsResponse(await s.listKeyRotations({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker }), AWS_JSON),
+  ),
   DescribeCustomKeyStores: op(shape({ CustomKeyStoreId: str, CustomKeyStoreName: str, Limit: int, Marker: str }), async (s, r) => {
     const res = await s.describeCustomKeyStores({
       customKeyStoreId: r.CustomKeyStoreId,
@@ -285,14 +220,7 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
       limit: r.Limit,
       marker: r.Marker,
     });
-    const CustomKeyStores = res.keyStores.map((k) => ({
-      CustomKeyStoreId: k.keyStoreId,
-      CustomKeyStoreName: k.keyStoreId,
-      ConnectionState: k.connectionState,
-      ...(k.failure ? { ConnectionErrorCode: k.failure.code } : {}),
-      CreationDate: epochSeconds(k.creationDate),
-    }));
-    return { CustomKeyStores, ...pageJson(res) };
+    return describeCustomKeyStoresResponse({ ...res, customKeyStores: res.keyStores.map(keyStoreToProto) }, AWS_JSON);
   }),
   ConnectCustomKeyStore: op(shape({ CustomKeyStoreId: str }), async (s, r) =>
     done(s.connectCustomKeyStore({ customKeyStoreId: r.CustomKeyStoreId })),
@@ -302,7 +230,7 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
   ),
   GetParametersForImport: op(shape({ KeyId: str, WrappingAlgorithm: str, WrappingKeySpec: str }), async (s, r) => {
     const res = await s.getParametersForImport({ keyId: r.KeyId, wrappingAlgorithm: r.WrappingAlgorithm, wrappingKeySpec: r.WrappingKeySpec });
-    return { KeyId: res.keyId, ImportToken: b64(res.importToken), PublicKey: b64(res.publicKey), ParametersValidTo: epochSeconds(res.parametersValidTo) };
+    return getParametersForImportResponse(res, AWS_JSON);
   }),
   ImportKeyMaterial: op(
     shape({ KeyId: str, ImportToken: blob, EncryptedKeyMaterial: blob, ExpirationModel: str, ValidTo: z.number(), ImportType: str, KeyMaterialDescription: str, KeyMaterialId: str }),
@@ -331,14 +259,10 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
   PutKeyPolicy: op(shape({ KeyId: str, PolicyName: str, Policy: str, BypassPolicyLockoutSafetyCheck: bool }), async (s, r) =>
     done(s.putKeyPolicy({ keyId: r.KeyId, policyName: r.PolicyName, policy: r.Policy, bypassPolicyLockoutSafetyCheck: r.BypassPolicyLockoutSafetyCheck })),
   ),
-  GetKeyPolicy: op(shape({ KeyId: str, PolicyName: str }), async (s, r) => {
-    const res = await s.getKeyPolicy({ keyId: r.KeyId, policyName: r.PolicyName });
-    return { Policy: res.policy, PolicyName: res.policyName };
-  }),
-  ListKeyPolicies: op(shape({ KeyId: str, Limit: int, Marker: str }), async (s, r) => {
-    const res = await s.listKeyPolicies({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker });
-    return { PolicyNames: res.policyNames, ...pageJson(res) };
-  }),
+  GetKeyPolicy: op(shape({ KeyId: str, PolicyName: str }), async (s, r) => getKeyPolicyResponse(await s.getKeyPolicy({ keyId: r.KeyId, policyName: r.PolicyName }))),
+  ListKeyPolicies: op(shape({ KeyId: str, Limit: int, Marker: str }), async (s, r) =>
+    listKeyPoliciesResponse(await s.listKeyPolicies({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker })),
+  ),
   CreateGrant: op(
     shape({
       KeyId: str,
@@ -361,16 +285,16 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
         name: r.Name,
         dryRun: r.DryRun,
       });
-      return { GrantToken: res.grantToken, GrantId: res.grantId };
+      return createGrantResponse(res);
     },
   ),
   ListGrants: op(shape({ KeyId: str, Limit: int, Marker: str, GrantId: str, GranteePrincipal: str }), async (s, r) => {
     const res = await s.listGrants({ keyId: r.KeyId, limit: r.Limit, marker: r.Marker, grantId: r.GrantId, granteePrincipal: r.GranteePrincipal });
-    return { Grants: res.grants.map(grantJson), ...pageJson(res) };
+    return listGrantsResponse(res, AWS_JSON);
   }),
   ListRetirableGrants: op(shape({ RetiringPrincipal: str, Limit: int, Marker: str }), async (s, r) => {
     const res = await s.listRetirableGrants({ retiringPrincipal: r.RetiringPrincipal, limit: r.Limit, marker: r.Marker });
-    return { Grants: res.grants.map(grantJson), ...pageJson(res) };
+    return listGrantsResponse(res, AWS_JSON);
   }),
   RetireGrant: op(shape({ GrantToken: str, KeyId: str, GrantId: str, DryRun: bool }), async (s, r) =>
     done(s.retireGrant({ grantToken: r.GrantToken, keyId: r.KeyId, grantId: r.GrantId, dryRun: r.DryRun })),
@@ -378,36 +302,8 @@ export const OPERATIONS: Readonly<Record<string, AwsOperation>> = {
   RevokeGrant: op(shape({ KeyId: str, GrantId: str, DryRun: bool }), async (s, r) => done(s.revokeGrant({ keyId: r.KeyId, grantId: r.GrantId, dryRun: r.DryRun }))),
 };
 
-/** A GrantListEntry as AWS sends it (absent members omitted). */
-function grantJson(g: GrantListEntry): Record<string, unknown> {
-  const c = g.constraints;
-  return {
-    KeyId: g.keyId,
-    GrantId: g.grantId,
-    ...(g.name ? { Name: g.name } : {}),
-    CreationDate: epochSeconds(g.creationDate),
-    GranteePrincipal: g.granteePrincipal,
-    ...(g.retiringPrincipal ? { RetiringPrincipal: g.retiringPrincipal } : {}),
-    IssuingAccount: g.issuingAccount,
-    Operations: g.operations,
-    ...(c
-      ? {
-          Constraints: {
-            ...(c.encryptionContextSubset ? { EncryptionContextSubset: c.encryptionContextSubset } : {}),
-            ...(c.encryptionContextEquals ? { EncryptionContextEquals: c.encryptionContextEquals } : {}),
-          },
-        }
-      : {}),
-  };
-}
-
 /** Operations that answer with an empty body on success. */
 async function done(p: Promise<void>): Promise<Record<string, never>> {
   await p;
   return {};
-}
-
-/** NextMarker and Truncated of a list response, as AWS sends them (NextMarker only when truncated). */
-function pageJson(res: { truncated: boolean; nextMarker?: string | undefined }): Record<string, unknown> {
-  return { ...(res.truncated ? { NextMarker: res.nextMarker } : {}), Truncated: res.truncated };
 }

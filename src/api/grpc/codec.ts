@@ -1,5 +1,6 @@
+import type { KeyStoreStatus } from "../../kms/key-store-connections.js";
 import type { KeyMetadata as DomainKeyMetadata } from "../../kms/types.js";
-import type { KeyMetadata } from "../../gen/p11kms/v1/kms.js";
+import type { CustomKeyStoresListEntry, KeyMetadata } from "../../gen/p11kms/v1/kms.js";
 
 /**
  * Domain ⇄ proto shapes. Field names already match (both follow AWS), so requests pass straight to the
@@ -28,6 +29,22 @@ export function keyMetadataToProto(m: DomainKeyMetadata): KeyMetadata {
     rsaOaepSha256Decryption: m.rsaOaepSha256Decryption ?? "",
     expirationModel: m.expirationModel ?? "",
     validTo: m.validTo,
+  };
+}
+
+/**
+ * A key store status under AWS's member names, as DescribeCustomKeyStores lists it. The service names a store
+ * by its configuration (its id is also its name) and nests the failure; AWS and the proto use flat members.
+ * The AWS facade renders this message too, so both APIs list key stores from one mapping.
+ */
+export function keyStoreToProto(s: KeyStoreStatus): CustomKeyStoresListEntry {
+  return {
+    customKeyStoreId: s.keyStoreId,
+    customKeyStoreName: s.keyStoreId,
+    connectionState: s.connectionState,
+    connectionErrorCode: s.failure?.code ?? "",
+    connectionErrorReason: s.failure?.reason ?? "",
+    creationDate: s.creationDate,
   };
 }
 

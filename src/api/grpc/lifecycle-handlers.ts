@@ -1,6 +1,7 @@
 import type { handleUnaryCall } from "@grpc/grpc-js";
 import type { KeyManagementServiceServer } from "../../gen/p11kms/v1/kms.js";
 import type { KmsService } from "../../kms/service.js";
+import { keyStoreToProto } from "./codec.js";
 
 /**
  * kms-handlers.ts's wrapper: identify the caller, admit, call, encode, with errors mapped through the one table.
@@ -72,18 +73,7 @@ export function lifecycleHandlers(unary: UnaryWrapper): Pick<KeyManagementServic
     }),
     describeCustomKeyStores: unary("DescribeCustomKeyStores", async (r, service) => {
       const res = await service.describeCustomKeyStores(r);
-      return {
-        customKeyStores: res.keyStores.map((s) => ({
-          customKeyStoreId: s.keyStoreId,
-          customKeyStoreName: s.keyStoreId,
-          connectionState: s.connectionState,
-          connectionErrorCode: s.failure?.code ?? "",
-          connectionErrorReason: s.failure?.reason ?? "",
-          creationDate: s.creationDate,
-        })),
-        truncated: res.truncated,
-        nextMarker: res.nextMarker ?? "",
-      };
+      return { customKeyStores: res.keyStores.map(keyStoreToProto), truncated: res.truncated, nextMarker: res.nextMarker ?? "" };
     }),
     connectCustomKeyStore: unary("ConnectCustomKeyStore", (r, service) => empty(service.connectCustomKeyStore(r))),
     disconnectCustomKeyStore: unary("DisconnectCustomKeyStore", (r, service) => empty(service.disconnectCustomKeyStore(r))),
