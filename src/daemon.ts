@@ -16,6 +16,8 @@ export interface RunningDaemon {
   readonly metricsPort: number | undefined;
   /** Stops accepting calls, drains in-flight ones (up to the drain timeout), then closes the devices. */
   stop(): Promise<void>;
+  /** Re-reads what can change without a restart: the AWS facade's access key files (SIGHUP). */
+  reload(): void;
 }
 
 /**
@@ -59,6 +61,9 @@ export async function startDaemon(config: Config & { baseDir: string }, log: Log
     metricsPort,
     stop() {
       return stop();
+    },
+    reload() {
+      listening.reloadAccessKeys();
     },
   };
 }

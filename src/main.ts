@@ -4,6 +4,7 @@ import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
 import { readPin } from "./config/pin.js";
 import { type PrepareRequest, StorePreparation } from "./hsm/index.js";
 import { createLogger } from "./observability/logger.js";
+import { ProcessSignals } from "./signals.js";
 
 /**
  * The composition root: configuration → daemon → signals. `p11kms serve` calls this. Exits 78 (EX_CONFIG)
@@ -21,6 +22,8 @@ export async function serve(configPath: string): Promise<void> {
     throw err;
   }
   const log = createLogger(config.log.level);
+  // Installed before anything starts, so no signal finds the process without its handlers (docs/operations.md).
+  const signals = new ProcessSignals(log);
   // The key stores' tokens are opened in a worker thread while the rest of the daemon loads (start-up time:
   // docs/benchmarks.md); so the daemon's modules are imported only now.
   const prepared = prepareStores(config);
@@ -32,19 +35,7 @@ export async function serve(configPath: string): Promise<void> {
     log.fatal({ err }, "p11kms failed to start");
     process.exit(1);
   }
-  const running = daemon;
-  const onSignal = (signal: NodeJS.Signals) => {
-    log.info({ signal }, "shutting down");
-    running.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.once("SIGTERM", onSignal);
-  process.once("SIGINT", onSignal);
+  signals.attach(daemon);
 }
 
 /**

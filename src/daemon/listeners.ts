@@ -16,6 +16,8 @@ export interface Listening {
   readonly grpc: GrpcServer;
   readonly awsPort: number | undefined;
   readonly metricsPort: number | undefined;
+  /** Re-reads aws.accessKeyFiles (SIGHUP); a no-op without the AWS facade. */
+  readonly reloadAccessKeys: () => void;
 }
 
 /** What both facades call, and the request quotas they apply (undefined: disabled). */
@@ -44,14 +46,14 @@ export async function startListeners(ctx: DaemonContext, built: BuiltService, re
   if (quotas) log.info({ quotas: config.quotas }, "request quotas enabled");
   const facade: Facade = { served, quotas };
   const grpc = (opened.grpc = await startGrpc(ctx, built, facade, reflection));
-  const awsPort = config.aws.enabled ? await startAwsFacade(ctx, built, facade, opened) : undefined;
+  const aws = config.aws.enabled ? await startAwsFacade(ctx, built, facade, opened) : undefined;
   if (config.metrics.enabled) {
     const { host, port } = splitHostPort(config.metrics.listen);
     opened.metricsServer = await metrics.listen(host, port);
   }
   const metricsAddr = opened.metricsServer?.address();
   const metricsPort = typeof metricsAddr === "object" && metricsAddr ? metricsAddr.port : undefined;
-  return { grpc, awsPort, metricsPort };
+  return { grpc, awsPort: aws?.port, metricsPort, reloadAccessKeys: aws?.reloadAccessKeys ?? (() => undefined) };
 }
 
 function startGrpc({ config, log, metrics }: DaemonContext, built: BuiltService, facade: Facade, reflection: Promise<Reflection | undefined>): Promise<GrpcServer> {
@@ -75,9 +77,15 @@ function startGrpc({ config, log, metrics }: DaemonContext, built: BuiltService,
   });
 }
 
-/** The AWS-KMS-compatible facade; returns its port. */
-async function startAwsFacade({ config, log, metrics }: DaemonContext, built: BuiltService, facade: Facade, opened: Opened): Promise<number> {
+/** The AWS-KMS-compatible facade; returns its port and how to reload its access keys. */
+async function startAwsFacade(
+  { config, log, metrics }: DaemonContext,
+  built: BuiltService,
+  facade: Facade,
+  opened: Opened,
+): Promise<{ port: number; reloadAccessKeys: () => void }> {
   const keys = loadAccessKeys(config.aws.accessKeyFiles, config.accountId);
+  const verifier = new SigV4Verifier(keys, config.region);
   if (keys.size === 0) log.warn("the AWS facade has no access keys configured (aws.accessKeyFiles): every request will be refused");
   const { host, port } = splitHostPort(config.aws.listen);
   const aws = await startAwsServer({
@@ -86,7 +94,7 @@ async function startAwsFacade({ config, log, metrics }: DaemonContext, built: Bu
     maxBodyBytes: config.aws.maxBodyBytes,
     requestTimeoutMs: config.aws.requestTimeoutMs,
     tls: config.aws.tls,
-    verifier: new SigV4Verifier(keys, config.region),
+    verifier,
     service: facade.served,
     audit: built.audit.auditor,
     log,
@@ -95,7 +103,17 @@ async function startAwsFacade({ config, log, metrics }: DaemonContext, built: Bu
   });
   opened.awsServer = aws.server;
   log.info({ accessKeys: [...keys.keys()], files: config.aws.accessKeyFiles }, "AWS facade access keys loaded");
-  return aws.port;
+  const reloadAccessKeys = () => {
+    // All or nothing: a file that is missing, unreadable or invalid keeps the current keys (and says why).
+    try {
+      const fresh = loadAccessKeys(config.aws.accessKeyFiles, config.accountId);
+      verifier.replaceKeys(fresh);
+      log.info({ accessKeys: [...fresh.keys()], files: config.aws.accessKeyFiles }, "AWS facade access keys reloaded");
+    } catch (err) {
+      log.error({ reason: err instanceof Error ? err.message : String(err) }, "AWS facade access keys not reloaded: the current keys stay in use");
+    }
+  };
+  return { port: aws.port, reloadAccessKeys };
 }
 
 /** Says how callers are authenticated on each listener (a warning for plaintext ones). */

@@ -37,10 +37,19 @@ export class SigV4Verifier {
   private readonly signers = new Map<string, SignatureV4>();
 
   constructor(
-    private readonly keys: ReadonlyMap<string, AccessKey>,
+    private keys: ReadonlyMap<string, AccessKey>,
     private readonly region: string,
     private readonly now: () => Date = () => new Date(),
   ) {}
+
+  /**
+   * Replaces the accepted access keys (SIGHUP): requests verified from now on use the new set, so a removed
+   * or rotated key stops working at once. The per-key signers, which hold the secrets, go with the old set.
+   */
+  replaceKeys(keys: ReadonlyMap<string, AccessKey>): void {
+    this.keys = keys;
+    this.signers.clear();
+  }
 
   async verify(req: SignedRequest): Promise<AccessKey> {
     const auth = parseAuthorization(header(req, "authorization"));
