@@ -16,8 +16,11 @@ export interface ChainLink {
 /** prevHash of the very first record of a log. */
 export const GENESIS_HASH = "0".repeat(64);
 
-/** Why a digest was written. "shutdown" marks a clean end: a log that ends otherwise may have lost its tail. */
-export type DigestReason = "start" | "interval" | "count" | "rotate" | "shutdown";
+/**
+ * Why a digest was written. "shutdown" marks a clean end: a log that ends otherwise may have lost its tail.
+ * "recovery" replaces "start" after an unclean end whose unsigned tail checked out (recovery.ts).
+ */
+export type DigestReason = "start" | "recovery" | "interval" | "count" | "rotate" | "shutdown";
 
 export interface DigestBody {
   readonly time: string;
@@ -33,6 +36,10 @@ export interface DigestBody {
   readonly previousRunClean?: boolean;
   /** At start: bytes of an unterminated last line (a write cut short, never acknowledged) that were removed. */
   readonly tornBytesRemoved?: number;
+  /** Recovery: records of the previous run after its last digest, checked and covered by this digest. */
+  readonly recoveredRecords?: number;
+  /** At start after an unclean end: problems found in the previous run's unsigned tail, which is therefore not vouched for. */
+  readonly tailProblems?: number;
 }
 
 export interface DigestRecord {

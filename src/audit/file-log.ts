@@ -12,6 +12,7 @@ import {
   hashLine,
   isDigestRecord,
 } from "./chain.js";
+import { checkTail, readUnsignedTail } from "./recovery.js";
 import type { AuditSigner } from "./signer.js";
 
 export interface FileLogOptions {
@@ -38,6 +39,8 @@ export interface FileLogHooks {
   rotateFailed(err: unknown): void;
   digest(outcome: "written" | "failed", reason: DigestReason, err?: unknown): void;
   recovered?(info: { seq: number; tornBytes: number; previousRunClean: boolean }): void;
+  /** After an unclean end: what the check of the previous run's unsigned tail found (recovery.ts). */
+  tailChecked?(info: { outcome: "recovered" | "refused" | "impossible"; anchorSeq?: number; records?: number; problems?: readonly string[]; reason?: string }): void;
 }
 
 interface Pending {
@@ -85,7 +88,7 @@ export class FileAuditLog {
     }, opts.digestIntervalMs);
     log.timer.unref();
     // The start digest signs what the previous run left, and says whether it ended cleanly.
-    await log.writeDigestNow("start");
+    await log.writeStartDigest();
     return log;
   }
 
@@ -234,18 +237,56 @@ export class FileAuditLog {
     }
   }
 
+  /**
+   * The first digest of a run: `start`, or `recovery` when the previous run ended uncleanly and the records
+   * it left unsigned check out (recovery.ts) — then this digest covers them, from the digest they follow.
+   */
+  private async writeStartDigest(): Promise<void> {
+    const start = this.pendingStart!;
+    const found: Partial<DigestBody> = { previousRunClean: start.previousRunClean, ...(start.tornBytes > 0 ? { tornBytesRemoved: start.tornBytes } : {}) };
+    if (!start.previousRunClean) {
+      const tail = await this.checkPreviousTail();
+      if (tail && tail.problems.length === 0) {
+        await this.writeDigestNow("recovery", { ...found, firstSeq: tail.anchorSeq + 1, eventCount: tail.events, recoveredRecords: tail.records });
+      } else {
+        await this.writeDigestNow("start", { ...found, ...(tail ? { tailProblems: tail.problems.length } : {}) });
+      }
+    } else {
+      await this.writeDigestNow("start", found);
+    }
+    this.pendingStart = undefined;
+  }
+
+  /** The check of the previous run's unsigned tail; undefined when it cannot be made (reported). */
+  private async checkPreviousTail(): Promise<ReturnType<typeof checkTail> | undefined> {
+    const hook = this.opts.hooks.tailChecked ?? (() => undefined);
+    try {
+      const signer = this.opts.signer();
+      if (!signer) throw new Error("the audit signing key's key store is not connected");
+      const tail = await readUnsignedTail(this.opts.file, await newestRotated(this.opts.file));
+      if (!tail) {
+        hook({ outcome: "impossible", reason: "no signed digest to start the check from" });
+        return undefined;
+      }
+      const checked = checkTail(tail, await signer.publicKey());
+      hook({ outcome: checked.problems.length === 0 ? "recovered" : "refused", anchorSeq: checked.anchorSeq, records: checked.records, problems: checked.problems });
+      return checked;
+    } catch (err) {
+      hook({ outcome: "impossible", reason: err instanceof Error ? err.message : String(err) });
+      return undefined;
+    }
+  }
+
   /** A digest on its own (start, rotation, shutdown), after everything queued before it. */
-  private async writeDigestNow(reason: DigestReason): Promise<void> {
+  private async writeDigestNow(reason: DigestReason, extra: Partial<DigestBody> = {}): Promise<void> {
     await this.ensureOpen();
-    const start = reason === "start" ? this.pendingStart : undefined;
-    const line = await this.digestLine(reason, this.head, this.eventsSinceDigest, start ? { previousRunClean: start.previousRunClean, ...(start.tornBytes > 0 ? { tornBytesRemoved: start.tornBytes } : {}) } : {});
+    const line = await this.digestLine(reason, this.head, this.eventsSinceDigest, extra);
     if (!line) return;
     await this.write(line + "\n");
     this.head = { seq: this.head.seq + 1, prevHash: hashLine(line) };
     this.eventsSinceDigest = 0;
     this.firstSeqSinceDigest = this.head.seq;
     this.intervalDue = false;
-    if (start) this.pendingStart = undefined;
   }
 
   private async ensureOpen(): Promise<void> {

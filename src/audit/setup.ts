@@ -74,6 +74,11 @@ export async function startAudit(opts: {
         if (outcome === "written" && signingFailing) log.info({ reason }, "audit digests are signed again");
         signingFailing = outcome === "failed";
       },
+      tailChecked: (info) => {
+        if (info.outcome === "recovered") log.info(info, "the previous run's unsigned audit records checked out: a recovery digest covers them");
+        else if (info.outcome === "refused") log.error(info, "the previous run's unsigned audit records do NOT check out (edited, deleted or inserted records): not signed over; audit verify reports them");
+        else log.warn(info, "the previous run's unsigned audit records could not be checked: they stay unsigned");
+      },
       recovered: (info) => {
         if (!info.previousRunClean) log.warn(info, "the audit log's previous run did not end with a shutdown digest (crash or truncated tail)");
         if (info.tornBytes > 0) log.warn(info, "removed an unterminated last line from the audit log (a write cut short)");

@@ -33,6 +33,12 @@ export interface VerifyReport {
   readonly problems: Problem[];
   /** What cannot be vouched for (unsigned tail, unclean end, missing beginning), not proof of tampering. */
   readonly warnings: string[];
+  /**
+   * Unclean ends the daemon recovered from: at each `recovery` digest, the previous run's records after its last
+   * digest were checked and signed. Not a warning — but what that run wrote after them, if anything (a crash
+   * mid-write, or a truncation while the daemon was down), cannot be known from the log.
+   */
+  readonly recoveries: { seq: number; recoveredFromSeq: number; recoveredRecords: number; tornBytesRemoved?: number }[];
 }
 
 const MAX_PROBLEMS = 100;
@@ -47,6 +53,7 @@ export function verifyLog(files: readonly LogFile[], publicKeySpki: Buffer): Ver
   const keyFingerprint = fingerprint(publicKeySpki);
   const problems: Problem[] = [];
   const warnings: string[] = [];
+  const recoveries: VerifyReport["recoveries"] = [];
   let prevHash: string | undefined;
   let prevPos: Position | undefined;
   let expected: number | undefined;
@@ -113,6 +120,10 @@ export function verifyLog(files: readonly LogFile[], publicKeySpki: Buffer): Ver
         problem("bad-signature", pos, "the digest's signature does not verify (the digest was modified or forged)");
       } else {
         lastSignedSeq = seq;
+        if (rec.digest.reason === "recovery") {
+          const { firstSeq: recoveredFromSeq, recoveredRecords = 0, tornBytesRemoved } = rec.digest;
+          recoveries.push({ seq, recoveredFromSeq, recoveredRecords, ...(tornBytesRemoved ? { tornBytesRemoved } : {}) });
+        }
       }
       if (rec.digest.reason === "start" && rec.digest.previousRunClean === false) {
         warnings.push(
@@ -139,7 +150,7 @@ export function verifyLog(files: readonly LogFile[], publicKeySpki: Buffer): Ver
   if (last && !(isDigestRecord(last) && last.digest.reason === "shutdown")) {
     warnings.push("the log does not end with a shutdown digest: the daemon is still running, crashed, or the end of the log was truncated");
   }
-  return { records, events, digests, firstSeq, lastSeq, lastSignedSeq, problems, warnings };
+  return { records, events, digests, firstSeq, lastSeq, lastSignedSeq, problems, warnings, recoveries };
 }
 
 function linkOf(line: string | undefined): string | undefined {

@@ -74,6 +74,7 @@ export function registerAuditCommands(program: Command): void {
             LastSignedSeq: report.lastSignedSeq,
             Problems: report.problems,
             Warnings: report.warnings,
+            Recoveries: report.recoveries,
           },
           null,
           4,

@@ -137,4 +137,20 @@ describe("signals", () => {
     await expect(kmsClient(d, newKey).send(new GenerateRandomCommand({ NumberOfBytes: 8 }))).resolves.toMatchObject({ Plaintext: expect.anything() });
     expect(await d.stop()).toBe(0);
   });
+
+  it("after a SIGKILL the restart checks the run's unsigned tail and signs a recovery digest: verify says VALID", async () => {
+    token = createTestToken("p11kms-signals");
+    const configPath = writeConfig(token);
+    d = await startDaemon({ token, configPath });
+    for (let i = 0; i < 3; i++) await kmsClient(d).send(new GenerateRandomCommand({ NumberOfBytes: 8 }));
+    expect(await d.stop("SIGKILL")).toBe(null);
+    const auditDir = join(token.dir, "audit");
+    expect(verifyCli(auditFiles(auditDir)).report.Result).toBe("INCOMPLETE"); // 3 events after the start digest, unsigned
+    d = await startDaemon({ token, configPath });
+    expect(d.logs.find((l) => l.msg === "the previous run's unsigned audit records checked out: a recovery digest covers them")).toMatchObject({ records: 3 });
+    expect(await d.stop()).toBe(0);
+    d = undefined;
+    const verified = verifyCli(auditFiles(auditDir));
+    expect(verified.report).toMatchObject({ Result: "VALID", Problems: [], Warnings: [], Recoveries: [expect.objectContaining({ recoveredRecords: 3 })] });
+  });
 });

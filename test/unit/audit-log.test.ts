@@ -62,6 +62,10 @@ const files = (): LogFile[] => {
   return inChainOrder(names.map((n) => ({ name: n, text: readFileSync(join(d, n), "utf8") })));
 };
 
+/** The digest bodies of a log, in order. */
+const digestsOf = (ls: string[]) =>
+  ls.map((l) => JSON.parse(l) as { digest?: Record<string, unknown> & { reason: string } }).flatMap((r) => (r.digest ? [r.digest] : []));
+
 /** A closed log of 12 events (digests every 5): start digest, events 1..12 with two digests, shutdown digest. */
 async function cleanLog(): Promise<string[]> {
   const log = await openLog();
@@ -175,14 +179,18 @@ describe("audit verify detects tampering, at the record where it shows", () => {
     expect(report.warnings).toEqual([expect.stringMatching(/does not end with a shutdown digest/)]);
   });
 
-  it("a tail truncated while the daemon was down: the next start digest says the previous run did not end cleanly", async () => {
+  it("a tail truncated while the daemon was down looks like a crash: the next start recovers, recording the unclean end", async () => {
+    // Records never signed can be removed without a trace (the recovery digest covers what is left): the
+    // window is bounded by how often digests are written (audit.digest), as docs/audit.md says.
     const ls = await cleanLog();
     writeFileSync(file, ls.slice(0, -3).map((l) => `${l}\n`).join(""));
     const log = await openLog();
     await log.close();
     const report = verifyLines(lines());
     expect(report.problems).toEqual([]);
-    expect(report.warnings.join("\n")).toMatch(/did not end with a shutdown digest/);
+    expect(report.warnings).toEqual([]);
+    expect(report.recoveries).toHaveLength(1);
+    expect(digestsOf(lines()).find((d) => d.reason === "recovery")).toMatchObject({ previousRunClean: false });
   });
 
   it("a modified or forged digest, and a digest signed by another key", async () => {
@@ -199,6 +207,91 @@ describe("audit verify detects tampering, at the record where it shows", () => {
     const ls = await cleanLog();
     const report = verifyLog([{ name: "audit.jsonl", text: ls.join("\n").slice(0, -20) }], spki);
     expect(report.problems.map((p) => p.kind)).toContain("malformed");
+  });
+});
+
+describe("recovery after an unclean stop", () => {
+  /** A run that crashes: 7 events with a digest every 5, so 2 are left unsigned; the log is never closed. */
+  async function crashedRun(o: Partial<FileLogOptions> = {}): Promise<void> {
+    const log = await openLog(o);
+    for (let i = 0; i < 7; i++) await writeEvents(log, i, 1);
+  }
+
+  it("checks the unsigned tail and signs a recovery digest over it: verify says VALID, with the recovery listed", async () => {
+    await crashedRun();
+    const before = lines();
+    expect(verifyLines(before).warnings.join("\n")).toMatch(/2 record\(s\) after the last signed digest/);
+    const log = await openLog();
+    await log.close();
+    const ls = lines();
+    const recovery = digestsOf(ls).find((d) => d.reason === "recovery")!;
+    const lastCount = before.length - 3; // start, 5 events, count digest at seq 6, then seqs 7 and 8
+    expect(recovery).toMatchObject({ previousRunClean: false, firstSeq: lastCount + 1, eventCount: 2, recoveredRecords: 2 });
+    expect(digestsOf(ls).map((d) => d.reason)).toEqual(["start", "count", "recovery", "shutdown"]);
+    const report = verifyLines(ls);
+    expect(report).toMatchObject({ problems: [], warnings: [], recoveries: [{ seq: before.length, recoveredFromSeq: lastCount + 1, recoveredRecords: 2 }] });
+  });
+
+  it("a torn last line is cut off first, and the recovery digest says so", async () => {
+    await crashedRun();
+    writeFileSync(file, readFileSync(file, "utf8") + '{"auditChain":{"seq":9,"prev');
+    const log = await openLog();
+    await log.close();
+    expect(digestsOf(lines()).find((d) => d.reason === "recovery")).toMatchObject({ tornBytesRemoved: 28, recoveredRecords: 2 });
+    expect(verifyLines(lines())).toMatchObject({ problems: [], warnings: [] });
+  });
+
+  it.each([
+    // (the first of the two: an edit of the very last record shows only once a later record links to it)
+    ["an edited unsigned record", (ls: string[]) => ls.map((l, i) => (i === ls.length - 2 ? l.replace('"eventName":"Encrypt"', '"eventName":"Decrypt"') : l)), "modified"],
+    ["a deleted unsigned record", (ls: string[]) => ls.filter((_, i) => i !== ls.length - 2), "deleted"],
+    ["a forged last digest", (ls: string[]) => ls.map((l, i) => (i === ls.length - 3 ? l.replace('"eventCount":5', '"eventCount":4') : l)), "bad-signature"],
+  ])("never signs over a tail that does not check out: %s", async (_name, tamper, kind) => {
+    await crashedRun();
+    writeFileSync(file, tamper(lines()).map((l) => `${l}\n`).join(""));
+    const checked: { outcome: string; problems?: readonly string[] }[] = [];
+    const log = await openLog({
+      hooks: { written: () => undefined, backlog: () => undefined, writeFailed: () => undefined, rotateFailed: () => undefined, digest: () => undefined, tailChecked: (i) => void checked.push(i) },
+    });
+    await log.close();
+    expect(checked).toEqual([expect.objectContaining({ outcome: "refused", problems: expect.arrayContaining([expect.stringContaining(kind)]) })]);
+    const ds = digestsOf(lines());
+    expect(ds.map((d) => d.reason)).not.toContain("recovery");
+    expect(ds.find((d) => d.reason === "start" && d.previousRunClean === false)).toMatchObject({ tailProblems: expect.any(Number) });
+    expect(verifyLines(lines()).problems.map((p) => p.kind)).toContain(kind);
+  });
+
+  it("cannot recover a run that signed nothing: a plain start digest, and verify keeps the warning", async () => {
+    await crashedRun({ signer: () => undefined });
+    const log = await openLog();
+    await log.close();
+    expect(digestsOf(lines()).map((d) => d.reason)).toEqual(["start", "shutdown"]);
+    expect(verifyLines(lines()).warnings.join("\n")).toMatch(/did not end with a shutdown digest/);
+  });
+
+  it("anchors on the rotated file's rotate digest when the crash came right after a rotation", async () => {
+    const log = await openLog({ maxFileBytes: 4096, digestEveryEvents: 1000 });
+    const rotatedNames = () => readdirSync(join(dir, "audit")).filter((n) => /^audit\.jsonl\.\d{12}$/.test(n));
+    let i = 0;
+    while (rotatedNames().length === 0) await writeEvents(log, i++, 1);
+    if (digestsOf(lines()).length > 0) throw new Error("the live file should hold events only");
+    await writeEvents(log, i++, 1); // crash with 1-2 unsigned events in a fresh live file
+    const unsigned = lines().length;
+    const reopened = await openLog({ maxFileBytes: 4096, digestEveryEvents: 1000 });
+    await reopened.close();
+    expect(digestsOf(lines()).find((d) => d.reason === "recovery")).toMatchObject({ recoveredRecords: unsigned });
+    expect(verifyLog(files(), spki)).toMatchObject({ problems: [], warnings: [] });
+  });
+
+  it("reads a tail larger than its read chunk, with characters that straddle chunk boundaries", async () => {
+    const wide = (n: number): AuditEvent => ({ ...event(n), userAgent: "é€😀".repeat(300) }) as AuditEvent;
+    const log = await openLog({ digestEveryEvents: 1_000_000 });
+    for (let n = 0; n < 1200; n += 100) await Promise.all(Array.from({ length: 100 }, (_, k) => log.append(wide(n + k))));
+    expect(readFileSync(file).length).toBeGreaterThan(2 << 20);
+    const reopened = await openLog({ digestEveryEvents: 1_000_000 });
+    await reopened.close();
+    expect(digestsOf(lines()).find((d) => d.reason === "recovery")).toMatchObject({ recoveredRecords: 1200 });
+    expect(verifyLines(lines())).toMatchObject({ problems: [], warnings: [] });
   });
 });
 
