@@ -398,7 +398,8 @@ async function readTail(path: string): Promise<{ last?: string }> {
 async function newestRotated(file: string): Promise<string | undefined> {
   const dir = dirname(file);
   const prefix = `${basename(file)}.`;
-  const names = (await readdir(dir)).filter((n) => n.startsWith(prefix) && /^\d{12,}$/.test(n.slice(prefix.length))).sort();
+  // `<seq>-<time>` is the fallback name of a rotation whose name was taken (rotate()); it sorts after `<seq>`.
+  const names = (await readdir(dir)).filter((n) => n.startsWith(prefix) && /^\d{12,}(-\d+)?$/.test(n.slice(prefix.length))).sort();
   const newest = names.at(-1);
   if (!newest) return undefined;
   const path = join(dir, newest);

@@ -318,6 +318,23 @@ describe("rotation", () => {
     expect(retained.problems).toEqual([]);
     expect(retained.warnings[0]).toMatch(/the chain starts at seq \d+/);
   });
+
+  it("resumes from a rotated file with the fallback name (`<file>.<seq>-<time>`) when the live file is empty", async () => {
+    // Two rotated files with the same first seq: a rotation found its name taken and used the fallback
+    // name. The newest (the fallback one) holds the chain's head.
+    const ls = await cleanLog();
+    const d = join(dir, "audit");
+    const cut = ls.findIndex((l) => l.includes('"reason":"count"')) + 1;
+    writeFileSync(join(d, "audit.jsonl.000000000000"), ls.slice(0, cut).map((l) => `${l}\n`).join(""));
+    writeFileSync(join(d, "audit.jsonl.000000000000-1764000000000"), ls.slice(cut).map((l) => `${l}\n`).join(""));
+    writeFileSync(file, "");
+    const log = await openLog();
+    await writeEvents(log, 100, 1);
+    await log.close();
+    const next = JSON.parse(lines()[0]!) as { auditChain: { seq: number } };
+    expect(next.auditChain.seq).toBe(ls.length);
+    expect(verifyLog(files(), spki)).toMatchObject({ problems: [], warnings: [] });
+  });
 });
 
 describe("failures (fail closed)", () => {
