@@ -4,11 +4,13 @@ import { parsePkcs11Uri } from "./config/pkcs11-uri.js";
 import { readPin } from "./config/pin.js";
 import { type PrepareRequest, StorePreparation } from "./hsm/index.js";
 import { createLogger } from "./observability/logger.js";
+import { holdStateLocks } from "./daemon/state-locks.js";
 import { ProcessSignals } from "./signals.js";
 
 /**
  * The composition root: configuration → daemon → signals. `p11kms serve` calls this. Exits 78 (EX_CONFIG)
- * on a configuration error and 1 on any other start-up failure, with the reason on stderr/in the log.
+ * on a configuration error and 1 on any other start-up failure, with the reason on stderr/in the log —
+ * among them a second daemon on state another one holds (daemon/state-locks.ts).
  */
 export async function serve(configPath: string): Promise<void> {
   let config;
@@ -22,6 +24,15 @@ export async function serve(configPath: string): Promise<void> {
     throw err;
   }
   const log = createLogger(config.log.level);
+  // WARNING: first, before anything writes or the start-up worker touches a token: a second daemon on the
+  // same database, audit directory or token is refused here, having changed nothing. The locks are held
+  // until the process exits (through the whole shutdown) and released by the kernel, kill -9 included.
+  try {
+    holdStateLocks(config, log, { ...process.env, ...config.moduleEnvironment });
+  } catch (err) {
+    log.fatal({ err }, "p11kms failed to start");
+    process.exit(1);
+  }
   // Installed before anything starts, so no signal finds the process without its handlers (docs/operations.md).
   const signals = new ProcessSignals(log);
   // The key stores' tokens are opened in a worker thread while the rest of the daemon loads (start-up time:

@@ -12,3 +12,4 @@ export { explainConnectionFailure, explainDeviceFault } from "./runtime/connecti
 export { closeModules } from "./runtime/module.js";
 export { rvName } from "./runtime/return-values.js";
 export { deviceThreadStats } from "./runtime/device-thread.js";
+export { type TokenLockFile, tokenLockFile } from "./runtime/token-identity.js";
