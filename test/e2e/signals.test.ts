@@ -57,37 +57,38 @@ async function waitForLog(d: DaemonHandle, msg: string, timeoutMs = 10_000): Pro
   }
 }
 
+/**
+ * A daemon in its drain (held open by an unfinished request) that has been sent `first` and then a second
+ * SIGTERM, which it said it ignores. Returns the socket holding the drain open.
+ */
+async function inShutdownAfterTwoSignals(first: NodeJS.Signals): Promise<{ d: DaemonHandle; dir: string; socket: Socket }> {
+  token = createTestToken("p11kms-signals");
+  const daemon = (d = await startDaemon({ token, configPath: writeConfig(token, SLOW_DRAIN) }));
+  const socket = await holdRequestOpen(daemon.awsEndpoint);
+  daemon.process.kill(first);
+  await waitForLog(daemon, "shutting down");
+  daemon.process.kill("SIGTERM"); // e.g. make forwarding its own
+  await waitForLog(daemon, "already shutting down: signal ignored (one more forces an exit that leaves the audit log's tail unsigned)");
+  return { d: daemon, dir: token.dir, socket };
+}
+
 describe("signals", () => {
   it("ignores a second SIGTERM during shutdown: the drain finishes and the run ends with its shutdown digest", async () => {
-    token = createTestToken("p11kms-signals");
-    d = await startDaemon({ token, configPath: writeConfig(token, SLOW_DRAIN) });
-    const socket = await holdRequestOpen(d.awsEndpoint);
-    d.process.kill("SIGTERM");
-    await waitForLog(d, "shutting down");
-    d.process.kill("SIGTERM"); // e.g. make forwarding its own
-    await waitForLog(d, "already shutting down: signal ignored (one more forces an exit that leaves the audit log's tail unsigned)");
-    expect(await exitOf(d)).toBe(0);
+    const { d: dm, dir, socket } = await inShutdownAfterTwoSignals("SIGTERM");
+    expect(await exitOf(dm)).toBe(0);
     socket.destroy();
-    expect(d.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(["drain timeout reached: cancelling in-flight calls", "p11kms stopped"]));
-    const verified = verifyCli(auditFiles(join(token.dir, "audit")));
+    expect(dm.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(["drain timeout reached: cancelling in-flight calls", "p11kms stopped"]));
+    const verified = verifyCli(auditFiles(join(dir, "audit")));
     expect(verified.report).toMatchObject({ Result: "VALID", Problems: [], Warnings: [] });
-    d = undefined;
   });
 
   it("forces an exit (status 1) on the third signal, saying the audit tail is left unsigned", async () => {
-    token = createTestToken("p11kms-signals");
-    d = await startDaemon({ token, configPath: writeConfig(token, SLOW_DRAIN) });
-    const socket = await holdRequestOpen(d.awsEndpoint);
-    d.process.kill("SIGINT");
-    await waitForLog(d, "shutting down");
-    d.process.kill("SIGTERM");
-    await waitForLog(d, "already shutting down: signal ignored (one more forces an exit that leaves the audit log's tail unsigned)");
-    d.process.kill("SIGTERM");
-    expect(await exitOf(d)).toBe(1);
+    const { d: dm, socket } = await inShutdownAfterTwoSignals("SIGINT");
+    dm.process.kill("SIGTERM");
+    expect(await exitOf(dm)).toBe(1);
     socket.destroy();
-    expect(d.logs.find((l) => l.msg === "forced exit before the shutdown finished: the audit log's tail is left unsigned")).toMatchObject({ signal: "SIGTERM" });
-    expect(d.logs.map((l) => l.msg)).not.toContain("p11kms stopped");
-    d = undefined;
+    expect(dm.logs.find((l) => l.msg === "forced exit before the shutdown finished: the audit log's tail is left unsigned")).toMatchObject({ signal: "SIGTERM" });
+    expect(dm.logs.map((l) => l.msg)).not.toContain("p11kms stopped");
   });
 
   it("honours a SIGTERM sent during start-up once start-up has finished, and stops cleanly", async () => {
